@@ -1,0 +1,27 @@
+"""Parser registry: file suffix -> parser. Built-ins register exactly as a new one would."""
+
+from __future__ import annotations
+
+from ingest.parsers.base import BaseParser
+from ingest.parsers.markdown import MarkdownParser, TextParser
+
+_PARSERS: dict[str, BaseParser] = {}
+
+
+def register(parser: BaseParser) -> None:
+    for suffix in parser.suffixes:
+        _PARSERS[suffix] = parser
+
+
+def parser_for(suffix: str) -> BaseParser | None:
+    return _PARSERS.get(suffix.lower())
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    return tuple(sorted(_PARSERS))
+
+
+register(MarkdownParser())
+register(TextParser())
+
+__all__ = ["BaseParser", "parser_for", "register", "supported_suffixes"]

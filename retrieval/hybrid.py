@@ -1,0 +1,83 @@
+"""Hybrid retrieval: embed the query, let Qdrant prefetch dense + BM25 and fuse them,
+then rerank the top candidates.
+
+    retriever = HybridRetriever(store=store, embedder=embedder)
+    hits = retriever.search("fastapi", "How do I enable CORS?", top_k=5)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from retrieval.embedders.base import BaseEmbedder
+from retrieval.errors import IndexNotFound
+from retrieval.rerank.base import BaseReranker
+from retrieval.rerank.noop import NoopReranker
+from retrieval.sparse import query_vector
+from retrieval.store.base import BaseStore, FusionName, SearchMode, SearchSpec
+from retrieval.types import Hit
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    prefetch_limit: int = 50  # candidates per channel before fusion
+    rerank_top_n: int = 20  # fused candidates given to the reranker
+    fusion: FusionName = "rrf"
+    rrf_k: int = 60
+
+
+class HybridRetriever:
+    def __init__(
+        self,
+        *,
+        store: BaseStore,
+        embedder: BaseEmbedder,
+        reranker: BaseReranker | None = None,
+        params: RetrievalParams = RetrievalParams(),
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.reranker = reranker or NoopReranker()
+        self.params = params
+        self.last_timings: dict[str, float] = {}
+
+    def search(
+        self,
+        project: str,
+        query: str,
+        *,
+        top_k: int = 10,
+        source_types: tuple[str, ...] = (),
+        mode: SearchMode = "hybrid",
+        rerank: bool = True,
+    ) -> list[Hit]:
+        """Best passages first. Raises IndexNotFound for a project with no chunks."""
+        if self.store.count(project) == 0:
+            raise IndexNotFound(project)
+        t0 = time.perf_counter()
+        dense = self.embedder.embed_query(query) if mode != "sparse" else None
+        sparse = query_vector(query) if mode != "dense" else None
+        t1 = time.perf_counter()
+        use_reranker = rerank and not isinstance(self.reranker, NoopReranker)
+        limit = max(top_k, self.params.rerank_top_n) if use_reranker else top_k
+        hits = self.store.search(
+            SearchSpec(
+                project=project,
+                dense=dense,
+                sparse=sparse,
+                limit=limit,
+                prefetch_limit=max(self.params.prefetch_limit, limit),
+                mode=mode,
+                fusion=self.params.fusion,
+                rrf_k=self.params.rrf_k,
+                source_types=source_types,
+            )
+        )
+        hits = [replace(h, scores={**h.scores, "fused": h.score}) for h in hits]
+        t2 = time.perf_counter()
+        if use_reranker and hits:
+            hits = self.reranker.rerank(query, hits, project=project)
+        t3 = time.perf_counter()
+        self.last_timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3, "rerank_ms": (t3 - t2) * 1e3}
+        return hits[:top_k]

@@ -1,0 +1,43 @@
+"""Admin routes: need OSSQA_ADMIN_KEY (or the local token `ossqa serve` writes for the CLI)."""
+
+from __future__ import annotations
+
+import hmac
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+
+from service.api.schemas import IngestJobCreate, IngestJobPublic
+
+router = APIRouter(prefix="/admin")
+
+
+def require_admin(request: Request, authorization: Annotated[str, Header()] = "") -> None:
+    keys = [k for k in (request.app.state.settings.ossqa_admin_key, getattr(request.app.state, "local_token", "")) if k]
+    if not keys:
+        raise HTTPException(403, "admin routes are disabled: set OSSQA_ADMIN_KEY")
+    given = authorization.removeprefix("Bearer ").strip()
+    if not given or not any(hmac.compare_digest(given, k) for k in keys):
+        raise HTTPException(401, "missing or wrong admin key (Authorization: Bearer <OSSQA_ADMIN_KEY>)")
+
+
+AdminDep = Depends(require_admin)
+
+
+@router.post("/ingest", response_model=IngestJobPublic, status_code=202, dependencies=[AdminDep])
+def create_ingest_job(body: IngestJobCreate, request: Request) -> IngestJobPublic:
+    if not body.path and not body.discussions:
+        raise HTTPException(422, "give `path` (a docs folder) and/or `discussions` (an export file)")
+    for value in (body.path, body.discussions):
+        if value and not Path(value).exists():
+            raise HTTPException(400, f"{value} does not exist on the server")
+    return request.app.state.jobs.submit(body)  # type: ignore[no-any-return]
+
+
+@router.get("/ingest/{job_id}", response_model=IngestJobPublic, dependencies=[AdminDep])
+def get_ingest_job(job_id: str, request: Request) -> IngestJobPublic:
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no ingest job {job_id}")
+    return job  # type: ignore[no-any-return]

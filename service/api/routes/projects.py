@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.deps import ComponentsDep
+from service.api.schemas import ProjectPublic, ProjectsPublic
+from service.errors import ProjectNotFound
+
+router = APIRouter()
+
+
+@router.get("/projects", response_model=ProjectsPublic)
+def list_projects(components: ComponentsDep) -> ProjectsPublic:
+    counts = components.store.projects()
+    return ProjectsPublic(projects=[ProjectPublic(name=n, chunks=c) for n, c in sorted(counts.items())])
+
+
+@router.get("/projects/{project}")
+def get_project(project: str, components: ComponentsDep) -> dict[str, object]:
+    chunks = components.store.count(project)
+    if chunks == 0:
+        raise ProjectNotFound(project)
+    info: dict[str, object] = {"name": project, "chunks": chunks}
+    reranker = components.retriever.reranker
+    describe = getattr(reranker, "describe", None)
+    if callable(describe):
+        info["reranker"] = describe(project)
+    return info

@@ -1,0 +1,60 @@
+"""Builds the long-lived parts from Settings. The CLI and the app lifespan both call this,
+so there is one place that decides which store, embedder and reranker run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.pipeline import ChunkParams, Ingester
+from retrieval import HybridRetriever, RetrievalParams
+from retrieval.embedders import BaseEmbedder, create_embedder
+from retrieval.rerank.base import BaseReranker
+from retrieval.store import BaseStore, open_store
+from service.settings import Settings
+
+
+@dataclass
+class Components:
+    settings: Settings
+    store: BaseStore
+    embedder: BaseEmbedder
+    retriever: HybridRetriever
+    rerankers: dict[str, BaseReranker] = field(default_factory=dict)
+
+    def ingester(self, url_template: str | None = None) -> Ingester:
+        s = self.settings
+        return Ingester(
+            store=self.store,
+            embedder=self.embedder,
+            chunk_params=ChunkParams(s.chunk_target_tokens, s.chunk_max_tokens),
+            url_template=s.url_template if url_template is None else url_template,
+        )
+
+    def close(self) -> None:
+        self.store.flush()
+        self.store.close()
+
+
+def retrieval_params(settings: Settings) -> RetrievalParams:
+    return RetrievalParams(
+        prefetch_limit=settings.prefetch_limit,
+        rerank_top_n=settings.rerank_top_n,
+        fusion=settings.fusion,
+        rrf_k=settings.rrf_k,
+    )
+
+
+def build_components(settings: Settings, *, embedder: BaseEmbedder | None = None) -> Components:
+    data_dir = Path(settings.ossqa_data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedder = embedder or create_embedder(settings.embedding_model)
+    store = open_store(
+        data_dir=data_dir,
+        dim=embedder.dim,
+        collection=settings.qdrant_collection,
+        url=settings.qdrant_url,
+        api_key=settings.qdrant_api_key,
+    )
+    retriever = HybridRetriever(store=store, embedder=embedder, params=retrieval_params(settings))
+    return Components(settings=settings, store=store, embedder=embedder, retriever=retriever)

@@ -1,0 +1,78 @@
+"""All configuration, read once at the edge (CLI / create_app) from the environment and
+`.env`, then passed down as plain arguments. Every field is listed in `.env.example`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Storage
+    ossqa_data_dir: Path = Field(Path(".data"), description="Where the embedded index, models and history live")
+    qdrant_url: str = Field("", description="Qdrant server URL; empty uses the embedded engine in OSSQA_DATA_DIR")
+    qdrant_api_key: str = Field("", description="API key for the Qdrant server")
+    qdrant_collection: str = Field("ossqa_chunks", description="Collection holding every project's chunks")
+    database_url: str = Field("", description="Conversation/feedback DB; empty = SQLite in OSSQA_DATA_DIR")
+
+    # Retrieval
+    embedding_model: Literal["use-multilingual", "minilm"] = Field(
+        "use-multilingual", description="Dense embedding model (packaged, offline)"
+    )
+    retrieval_top_k: int = Field(10, ge=1, le=50, description="Default number of hits returned")
+    prefetch_limit: int = Field(50, ge=1, le=500, description="Candidates per channel before fusion")
+    fusion: Literal["rrf", "dbsf"] = Field("rrf", description="How dense and BM25 results are fused")
+    rrf_k: int = Field(60, ge=1, description="RRF constant k")
+    chunk_target_tokens: int = Field(250, ge=50, description="Chunk size the chunker aims for")
+    chunk_max_tokens: int = Field(400, ge=100, description="Largest chunk (code blocks may exceed it)")
+    url_template: str = Field(
+        "", description="Citation URL template, e.g. https://github.com/OWNER/REPO/blob/main/{path}#{anchor}"
+    )
+
+    # Reranker and refusal
+    reranker: Literal["cross-encoder", "none"] = Field("cross-encoder", description="Reranker; used when trained")
+    rerank_top_n: int = Field(20, ge=1, le=100, description="Fused candidates given to the reranker")
+    refusal_threshold: float | None = Field(None, description="Override the calibrated refusal threshold (0..1)")
+
+    # LLM
+    llm_base_url: str = Field("", description="OpenAI-compatible base URL (vLLM); empty starts the local model")
+    llm_model: str = Field("local", description="Model name sent to the LLM server")
+    llm_api_key: str = Field("", description="Bearer token for the LLM server")
+    llm_timeout_s: float = Field(120.0, gt=0, description="Total time allowed for one generation")
+    llm_max_tokens: int = Field(384, ge=16, description="Most tokens generated per answer")
+    llm_threads: int = Field(1, ge=1, description="Threads for the local llama.cpp server")
+    llm_ctx: int = Field(4096, ge=512, description="Context window of the local model")
+    llm_port: int = Field(0, ge=0, description="Port for the local LLM server (0 = pick a free one)")
+
+    # HTTP service
+    host: str = Field("127.0.0.1", description="Bind address for `ossqa serve`")
+    port: int = Field(8000, description="Port for `ossqa serve`")
+    ossqa_admin_key: str = Field("", description="Secret for admin routes; empty disables them")
+    allowed_origins: str = Field("*", description="CORS origins, comma-separated (per project: name=origin|origin;...)")
+    rate_limit_per_min: int = Field(60, ge=0, description="Requests per minute per client on public routes (0 = off)")
+
+    # Bridges
+    slack_signing_secret: str = Field("", description="Slack app signing secret")
+    slack_bot_token: str = Field("", description="Slack bot token (xoxb-...)")
+    slack_api_base: str = Field("https://slack.com/api/", description="Slack Web API base URL")
+    slack_project: str = Field("", description="Project the Slack bot answers about")
+    discord_public_key: str = Field("", description="Discord application public key (hex)")
+    discord_app_id: str = Field("", description="Discord application id")
+    discord_bot_token: str = Field("", description="Discord bot token, for command registration")
+    discord_api_base: str = Field("https://discord.com/api/v10", description="Discord API base URL")
+    discord_project: str = Field("", description="Project the Discord bot answers about")
+
+    # Sources
+    github_token: str = Field("", description="GitHub token for the live discussions/issues fetcher")
+
+    @field_validator("refusal_threshold")
+    @classmethod
+    def _check_threshold(cls, v: float | None) -> float | None:
+        if v is not None and not 0.0 <= v <= 1.0:
+            raise ValueError("REFUSAL_THRESHOLD must be between 0 and 1")
+        return v
