@@ -90,7 +90,9 @@ def unwrap_containers(text: str) -> str:
         adm, tab = _ADMONITION_RE.match(line), _TAB_RE.match(line)
         if adm or tab:
             base = len((adm or tab).group(1))  # type: ignore[union-attr]
-            label = f"{adm.group(3).capitalize()}: {adm.group(4) or ''}".strip() if adm else f"{tab.group(2)}:"  # type: ignore[union-attr]
+            label = (
+                f"{adm.group(3).capitalize()}: {adm.group(4) or ''}".strip() if adm else f"{tab.group(2)}:"
+            )  # type: ignore[union-attr]
             body: list[str] = []
             i += 1
             while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > base):
@@ -98,7 +100,9 @@ def unwrap_containers(text: str) -> str:
                 i += 1
             indents = [len(b) - len(b.lstrip()) for b in body if b.strip()]
             out.extend(["", label.rstrip(":") + ":", ""])
-            out.extend(unwrap_containers("\n".join(_dedent(body, min(indents) if indents else 0))).splitlines())
+            out.extend(
+                unwrap_containers("\n".join(_dedent(body, min(indents) if indents else 0))).splitlines()
+            )
             continue
         doc = _DOCUSAURUS_RE.match(line)
         if doc:
@@ -139,7 +143,12 @@ def parse_sections(markdown: str, *, title: str = "") -> list[Section]:
         if fence_mark:
             fence_lines.append(line)
             m = _FENCE_RE.match(line)
-            if m and m.group(2)[0] == fence_mark[0] and len(m.group(2)) >= len(fence_mark) and not line.strip()[len(m.group(2)) :].strip():
+            if (
+                m
+                and m.group(2)[0] == fence_mark[0]
+                and len(m.group(2)) >= len(fence_mark)
+                and not line.strip()[len(m.group(2)) :].strip()
+            ):
                 blocks.append("\n".join(fence_lines))
                 fence_lines, fence_mark = [], ""
             continue
@@ -194,7 +203,11 @@ def chunk_sections(
         size = 0
         for block in section.blocks:
             is_code = bool(_FENCE_RE.match(block))
-            pieces = [block] if is_code or count_tokens(block) <= max_tokens else _split_long_block(block, max_tokens)
+            pieces = (
+                [block]
+                if is_code or count_tokens(block) <= max_tokens
+                else _split_long_block(block, max_tokens)
+            )
             for piece in pieces:
                 n = count_tokens(piece)
                 # Close the chunk when adding would overflow, or when it is already big enough
@@ -209,8 +222,12 @@ def chunk_sections(
     return chunks
 
 
-def chunk_markdown(markdown: str, *, title: str = "", target_tokens: int = 250, max_tokens: int = 400) -> list[TextChunk]:
-    return chunk_sections(parse_sections(markdown, title=title), target_tokens=target_tokens, max_tokens=max_tokens)
+def chunk_markdown(
+    markdown: str, *, title: str = "", target_tokens: int = 250, max_tokens: int = 400
+) -> list[TextChunk]:
+    return chunk_sections(
+        parse_sections(markdown, title=title), target_tokens=target_tokens, max_tokens=max_tokens
+    )
 
 
 def first_heading(markdown: str) -> str:

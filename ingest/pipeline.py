@@ -45,7 +45,9 @@ def chunk_document(
     project: str, doc: Document, *, url_template: str = "", params: ChunkParams = ChunkParams()
 ) -> list[Chunk]:
     if doc.format == "markdown":
-        pieces = chunk_markdown(doc.text, title=doc.title, target_tokens=params.target_tokens, max_tokens=params.max_tokens)
+        pieces = chunk_markdown(
+            doc.text, title=doc.title, target_tokens=params.target_tokens, max_tokens=params.max_tokens
+        )
     else:
         from ingest.chunking import Section, chunk_sections
 
@@ -145,7 +147,11 @@ class Ingester:
         return report
 
     def _write(
-        self, project: str, batch: list[tuple[Document, list[Chunk]]], stored: dict[str, dict[str, int]], report: IngestReport
+        self,
+        project: str,
+        batch: list[tuple[Document, list[Chunk]]],
+        stored: dict[str, dict[str, int]],
+        report: IngestReport,
     ) -> None:
         chunks = [c for _, cs in batch for c in cs]
         if chunks:

@@ -64,7 +64,9 @@ class Chunk:
     @property
     def id(self) -> str:
         # Deterministic: the same document version always yields the same ids.
-        return str(uuid.uuid5(_ID_NAMESPACE, f"{self.project}\x1f{self.path}\x1f{self.index}\x1f{self.doc_hash}"))
+        return str(
+            uuid.uuid5(_ID_NAMESPACE, f"{self.project}\x1f{self.path}\x1f{self.index}\x1f{self.doc_hash}")
+        )
 
     def indexed_text(self) -> str:
         """Text that is embedded and BM25-indexed: the breadcrumb is searchable too."""

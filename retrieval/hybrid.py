@@ -79,5 +79,9 @@ class HybridRetriever:
         if use_reranker and hits:
             hits = self.reranker.rerank(query, hits, project=project)
         t3 = time.perf_counter()
-        self.last_timings = {"embed_ms": (t1 - t0) * 1e3, "search_ms": (t2 - t1) * 1e3, "rerank_ms": (t3 - t2) * 1e3}
+        self.last_timings = {
+            "embed_ms": (t1 - t0) * 1e3,
+            "search_ms": (t2 - t1) * 1e3,
+            "rerank_ms": (t3 - t2) * 1e3,
+        }
         return hits[:top_k]

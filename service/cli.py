@@ -40,8 +40,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         # The server owns the embedded store: hand it the job and follow it.
         print(f"handing the ingest to the running server at {server.url}")
         headers = {"Authorization": f"Bearer {server.token}"}
-        body = {"project": args.project, "path": str(path) if path else None,
-                "discussions": str(discussions) if discussions else None, "url_template": args.url_template}
+        body = {
+            "project": args.project,
+            "path": str(path) if path else None,
+            "discussions": str(discussions) if discussions else None,
+            "url_template": args.url_template,
+        }
         job = httpx.post(f"{server.url}/admin/ingest", json=body, headers=headers, timeout=30).json()
         while job.get("state") in ("queued", "running"):
             time.sleep(1)
@@ -61,7 +65,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 1
     try:
         report = run_ingest(
-            components.ingester(args.url_template), args.project, path=path, discussions=discussions, progress=True
+            components.ingester(args.url_template),
+            args.project,
+            path=path,
+            discussions=discussions,
+            progress=True,
         )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -103,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project")
     p.add_argument("path", nargs="?", help="docs folder or repository checkout")
     p.add_argument("--discussions", help="JSON/JSONL export of GitHub discussions and issues")
-    p.add_argument("--url-template", default=None, help="e.g. https://github.com/O/R/blob/main/{path}#{anchor}")
+    p.add_argument(
+        "--url-template", default=None, help="e.g. https://github.com/O/R/blob/main/{path}#{anchor}"
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("serve", help="serve the HTTP API")

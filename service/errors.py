@@ -88,8 +88,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(_describe_validation(exc), 422), status_code=422)
 
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(error_body(str(exc.detail), exc.status_code), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(str(exc.detail), exc.status_code),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     async def domain(_: Request, exc: Exception) -> JSONResponse:
         status = status_for(exc)

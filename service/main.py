@@ -1,6 +1,6 @@
 """The FastAPI app. `create_app(settings)` wires everything; `ossqa serve` runs it.
 
-    app = create_app(Settings(ossqa_data_dir=Path("/tmp/ossqa")))
+app = create_app(Settings(ossqa_data_dir=Path("/tmp/ossqa")))
 """
 
 from __future__ import annotations

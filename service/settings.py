@@ -14,8 +14,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # Storage
-    ossqa_data_dir: Path = Field(Path(".data"), description="Where the embedded index, models and history live")
-    qdrant_url: str = Field("", description="Qdrant server URL; empty uses the embedded engine in OSSQA_DATA_DIR")
+    ossqa_data_dir: Path = Field(
+        Path(".data"), description="Where the embedded index, models and history live"
+    )
+    qdrant_url: str = Field(
+        "", description="Qdrant server URL; empty uses the embedded engine in OSSQA_DATA_DIR"
+    )
     qdrant_api_key: str = Field("", description="API key for the Qdrant server")
     qdrant_collection: str = Field("ossqa_chunks", description="Collection holding every project's chunks")
     database_url: str = Field("", description="Conversation/feedback DB; empty = SQLite in OSSQA_DATA_DIR")
@@ -35,12 +39,18 @@ class Settings(BaseSettings):
     )
 
     # Reranker and refusal
-    reranker: Literal["cross-encoder", "none"] = Field("cross-encoder", description="Reranker; used when trained")
+    reranker: Literal["cross-encoder", "none"] = Field(
+        "cross-encoder", description="Reranker; used when trained"
+    )
     rerank_top_n: int = Field(20, ge=1, le=100, description="Fused candidates given to the reranker")
-    refusal_threshold: float | None = Field(None, description="Override the calibrated refusal threshold (0..1)")
+    refusal_threshold: float | None = Field(
+        None, description="Override the calibrated refusal threshold (0..1)"
+    )
 
     # LLM
-    llm_base_url: str = Field("", description="OpenAI-compatible base URL (vLLM); empty starts the local model")
+    llm_base_url: str = Field(
+        "", description="OpenAI-compatible base URL (vLLM); empty starts the local model"
+    )
     llm_model: str = Field("local", description="Model name sent to the LLM server")
     llm_api_key: str = Field("", description="Bearer token for the LLM server")
     llm_timeout_s: float = Field(120.0, gt=0, description="Total time allowed for one generation")
@@ -53,8 +63,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Bind address for `ossqa serve`")
     port: int = Field(8000, description="Port for `ossqa serve`")
     ossqa_admin_key: str = Field("", description="Secret for admin routes; empty disables them")
-    allowed_origins: str = Field("*", description="CORS origins, comma-separated (per project: name=origin|origin;...)")
-    rate_limit_per_min: int = Field(60, ge=0, description="Requests per minute per client on public routes (0 = off)")
+    allowed_origins: str = Field(
+        "*", description="CORS origins, comma-separated (per project: name=origin|origin;...)"
+    )
+    rate_limit_per_min: int = Field(
+        60, ge=0, description="Requests per minute per client on public routes (0 = off)"
+    )
 
     # Bridges
     slack_signing_secret: str = Field("", description="Slack app signing secret")

@@ -24,7 +24,9 @@ class TextParser(BaseParser):
 
     def parse(self, path: Path, rel_path: str) -> Document:
         text = read_text(path, rel_path)
-        return Document(path=rel_path, text=text, title=Path(rel_path).stem, format="text", updated_at=_mtime(path))
+        return Document(
+            path=rel_path, text=text, title=Path(rel_path).stem, format="text", updated_at=_mtime(path)
+        )
 
 
 def _mtime(path: Path) -> str:

@@ -40,7 +40,9 @@ class EdgeStore(BaseStore):
                 self._shard = qe.EdgeShard.create(str(self.path), config)
                 for field in ("project", "path", "source_type"):
                     schema = (
-                        qe.KeywordIndexParams(is_tenant=True) if field == "project" else qe.PayloadSchemaType.Keyword
+                        qe.KeywordIndexParams(is_tenant=True)
+                        if field == "project"
+                        else qe.PayloadSchemaType.Keyword
                     )
                     self._shard.update(qe.UpdateOperation.create_field_index(field, schema))
         except Exception as exc:  # the engine raises plain exceptions; map the lock case
@@ -85,7 +87,9 @@ class EdgeStore(BaseStore):
         with_payload: Any = qe.PayloadSelector.Include(fields) if isinstance(fields, list) else fields
         while True:
             records, offset = self._shard.scroll(
-                qe.ScrollRequest(offset=offset, limit=_PAGE, filter=flt, with_payload=with_payload, with_vector=False)
+                qe.ScrollRequest(
+                    offset=offset, limit=_PAGE, filter=flt, with_payload=with_payload, with_vector=False
+                )
             )
             for rec in records:
                 yield dict(rec.payload or {})
@@ -132,7 +136,9 @@ class EdgeStore(BaseStore):
         elif spec.mode == "sparse":
             if sparse_q is None:
                 return []
-            req = qe.QueryRequest(limit=spec.limit, query=sparse_q, filter=flt, with_payload=True, params=params)
+            req = qe.QueryRequest(
+                limit=spec.limit, query=sparse_q, filter=flt, with_payload=True, params=params
+            )
         else:
             fusion = qe.Fusion.Rrf(k=spec.rrf_k) if spec.fusion == "rrf" else qe.Fusion.Dbsf()
             req = qe.QueryRequest(

@@ -60,7 +60,9 @@ class QdrantServerStore(BaseStore):
         )
 
     def delete_path(self, project: str, path: str, *, except_doc_hash: str | None = None) -> None:
-        must_not: list[models.Condition] | None = [_match("doc_hash", except_doc_hash)] if except_doc_hash else None
+        must_not: list[models.Condition] | None = (
+            [_match("doc_hash", except_doc_hash)] if except_doc_hash else None
+        )
         flt = models.Filter(must=[_match("project", project), _match("path", path)], must_not=must_not)
         self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt))
 
@@ -74,7 +76,12 @@ class QdrantServerStore(BaseStore):
         offset = None
         while True:
             records, offset = self.client.scroll(
-                self.collection, scroll_filter=flt, limit=_PAGE, offset=offset, with_payload=fields, with_vectors=False
+                self.collection,
+                scroll_filter=flt,
+                limit=_PAGE,
+                offset=offset,
+                with_payload=fields,
+                with_vectors=False,
             )
             for rec in records:
                 yield dict(rec.payload or {})
@@ -85,7 +92,9 @@ class QdrantServerStore(BaseStore):
         out: dict[str, dict[str, int]] = {}
         must: list[models.Condition] = [_match("project", project)]
         if source_types:
-            must.append(models.FieldCondition(key="source_type", match=models.MatchAny(any=list(source_types))))
+            must.append(
+                models.FieldCondition(key="source_type", match=models.MatchAny(any=list(source_types)))
+            )
         for payload in self._scroll(models.Filter(must=must), ["path", "doc_hash"]):
             hashes = out.setdefault(payload["path"], {})
             hashes[payload["doc_hash"]] = hashes.get(payload["doc_hash"], 0) + 1
@@ -105,7 +114,9 @@ class QdrantServerStore(BaseStore):
     def search(self, spec: SearchSpec) -> list[Hit]:
         must: list[models.Condition] = [_match("project", spec.project)]
         if spec.source_types:
-            must.append(models.FieldCondition(key="source_type", match=models.MatchAny(any=list(spec.source_types))))
+            must.append(
+                models.FieldCondition(key="source_type", match=models.MatchAny(any=list(spec.source_types)))
+            )
         flt = models.Filter(must=must)
         dense_q = spec.dense.tolist() if spec.dense is not None else None
         sparse_q = (

@@ -14,7 +14,11 @@ router = APIRouter(prefix="/admin")
 
 
 def require_admin(request: Request, authorization: Annotated[str, Header()] = "") -> None:
-    keys = [k for k in (request.app.state.settings.ossqa_admin_key, getattr(request.app.state, "local_token", "")) if k]
+    keys = [
+        k
+        for k in (request.app.state.settings.ossqa_admin_key, getattr(request.app.state, "local_token", ""))
+        if k
+    ]
     if not keys:
         raise HTTPException(403, "admin routes are disabled: set OSSQA_ADMIN_KEY")
     given = authorization.removeprefix("Bearer ").strip()

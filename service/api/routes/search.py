@@ -23,8 +23,13 @@ async def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse
     return SearchResponse(
         hits=[
             HitPublic(
-                path=h.path, url=h.url, title=h.title, breadcrumb=h.breadcrumb, text=h.text,
-                score=h.score, source_type=h.source_type,
+                path=h.path,
+                url=h.url,
+                title=h.title,
+                breadcrumb=h.breadcrumb,
+                text=h.text,
+                score=h.score,
+                source_type=h.source_type,
             )
             for h in hits
         ],
