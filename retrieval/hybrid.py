@@ -25,6 +25,7 @@ class RetrievalParams:
     rerank_top_n: int = 20  # fused candidates given to the reranker
     fusion: FusionName = "rrf"
     rrf_k: int = 60
+    weights: tuple[float, float] = (1.0, 1.0)  # RRF weights (dense, sparse)
 
 
 class HybridRetriever:
@@ -51,8 +52,12 @@ class HybridRetriever:
         source_types: tuple[str, ...] = (),
         mode: SearchMode = "hybrid",
         rerank: bool = True,
+        per_path: int = 1,
     ) -> list[Hit]:
-        """Best passages first. Raises IndexNotFound for a project with no chunks."""
+        """Best passages first, at most `per_path` chunks of one document (0 = no limit):
+        several chunks of one page would crowd out other pages.
+
+        Raises IndexNotFound for a project with no chunks."""
         if self.store.count(project) == 0:
             raise IndexNotFound(project)
         t0 = time.perf_counter()
@@ -60,7 +65,8 @@ class HybridRetriever:
         sparse = query_vector(query) if mode != "dense" else None
         t1 = time.perf_counter()
         use_reranker = rerank and not isinstance(self.reranker, NoopReranker)
-        limit = max(top_k, self.params.rerank_top_n) if use_reranker else top_k
+        want = top_k * 4 if per_path else top_k  # room for collapsing chunks of one page
+        limit = max(want, self.params.rerank_top_n) if use_reranker else want
         hits = self.store.search(
             SearchSpec(
                 project=project,
@@ -71,6 +77,7 @@ class HybridRetriever:
                 mode=mode,
                 fusion=self.params.fusion,
                 rrf_k=self.params.rrf_k,
+                weights=self.params.weights,
                 source_types=source_types,
             )
         )
@@ -79,9 +86,21 @@ class HybridRetriever:
         if use_reranker and hits:
             hits = self.reranker.rerank(query, hits, project=project)
         t3 = time.perf_counter()
+        if per_path:
+            hits = limit_per_path(hits, per_path)
         self.last_timings = {
             "embed_ms": (t1 - t0) * 1e3,
             "search_ms": (t2 - t1) * 1e3,
             "rerank_ms": (t3 - t2) * 1e3,
         }
         return hits[:top_k]
+
+
+def limit_per_path(hits: list[Hit], n: int) -> list[Hit]:
+    counts: dict[str, int] = {}
+    out = []
+    for h in hits:
+        counts[h.path] = counts.get(h.path, 0) + 1
+        if counts[h.path] <= n:
+            out.append(h)
+    return out

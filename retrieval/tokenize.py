@@ -38,21 +38,24 @@ def _stem(word: str) -> str:
 
 
 def _latin_tokens(token: str) -> list[str]:
-    lower = token.lower()
-    out: list[str] = []
-    if lower not in STOPWORDS:
-        out.append(_stem(lower))
-    # Split identifiers into their parts: snake_case, dotted.paths, kebab-case, CamelCase.
-    parts = [p for p in re.split(r"[_.\-]+", token) if p]
-    sub: list[str] = []
+    """The token itself, then its parts: dotted.path / kebab-case components, then the
+    snake_case and CamelCase pieces of each (every distinct part once)."""
+    whole = token.lower()
+    out = [] if whole in STOPWORDS else [_stem(whole)]
+    parts: list[str] = []
+    components = [c for c in re.split(r"[.\-]+", token) if c]
+    if len(components) > 1:
+        parts.extend(components)
+    for comp in components:
+        pieces = [p for sub in comp.split("_") if sub for p in (_CAMEL_RE.findall(sub) or [sub])]
+        if len(pieces) > 1:
+            parts.extend(pieces)
+    seen = {whole}
     for part in parts:
-        pieces = _CAMEL_RE.findall(part)
-        sub.extend(pieces if len(pieces) > 1 else [part])
-    if len(sub) > 1:
-        for piece in sub:
-            p = piece.lower()
-            if len(p) > 1 and p not in STOPWORDS:
-                out.append(_stem(p))
+        p = part.lower()
+        if len(p) > 1 and p not in STOPWORDS and p not in seen:
+            seen.add(p)
+            out.append(_stem(p))
     return out
 
 

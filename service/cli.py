@@ -86,7 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.main import create_app
     from service.server_file import remove_server_file, write_server_file
 
-    settings = _settings(host=args.host, port=args.port)
+    # Serving for people: warm the local model now rather than on the first question.
+    settings = _settings(host=args.host, port=args.port, llm_autostart=True)
     app = create_app(settings)
     info = write_server_file(settings.ossqa_data_dir, f"http://{settings.host}:{settings.port}")
     app.state.local_token = info.token
@@ -94,6 +95,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
         remove_server_file(settings.ossqa_data_dir)
+    return 0
+
+
+def cmd_llm(args: argparse.Namespace) -> int:
+    """Start the packaged local model server alone (for LLM_BASE_URL of another process)."""
+    import signal
+    import threading
+
+    from service.llm import LocalLLMServer, LocalServerError, ModelFilesError, ensure_gguf
+
+    settings = _settings()
+    try:
+        model = ensure_gguf(Path(settings.ossqa_data_dir))
+        server = LocalLLMServer(
+            model,
+            port=args.port or settings.llm_port,
+            threads=args.threads or settings.llm_threads,
+            ctx=settings.llm_ctx,
+        ).start()
+    except (ModelFilesError, LocalServerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"LLM_BASE_URL={server.base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def cmd_discord_register(args: argparse.Namespace) -> int:
+    import httpx
+
+    from service.bridges.discord import register_commands
+
+    settings = _settings()
+    try:
+        command = register_commands(
+            api_base=settings.discord_api_base,
+            app_id=settings.discord_app_id,
+            bot_token=settings.discord_bot_token,
+            guild_id=args.guild or "",
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as exc:
+        print(f"error: Discord refused the command: {exc}", file=sys.stderr)
+        return 1
+    where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
+    print(f"registered /ask (id {command.get('id', '?')}) {where}")
     return 0
 
 
@@ -121,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("llm", help="start the packaged local model server alone and print its URL")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.set_defaults(func=cmd_llm)
+
     p = sub.add_parser("eval", help="measure retrieval (and answers) on a question set")
     p.add_argument("what", choices=["retrieval"])
     p.add_argument("--project", required=True)
@@ -129,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="markdown file for the results table")
     p.add_argument("--baselines", default="bm25,dense,hybrid,rank-bm25,llama-index")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("discord-register", help="register the Discord /ask slash command")
+    p.add_argument("--guild", help="register in one server (instant) instead of globally")
+    p.set_defaults(func=cmd_discord_register)
     return parser
 
 

@@ -11,11 +11,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api.routes import admin, health, projects, search
+from service.api.routes import admin, ask, health, projects, search
+from service.api.routes import feedback as feedback_routes
+from service.api.routes import widget as widget_routes
+from service.bridges import discord as discord_bridge
+from service.bridges import slack as slack_bridge
 from service.container import Components, build_components
+from service.cors import OriginPolicy, ProjectCORSMiddleware
 from service.errors import install_error_handlers
 from service.jobs import IngestJobs
+from service.ratelimit import RateLimiter, RateLimitMiddleware
 from service.settings import Settings
+from service.startup_answers import start_answers
 
 log = logging.getLogger("ossqa")
 
@@ -30,9 +37,11 @@ def create_app(settings: Settings | None = None, *, components: Components | Non
         comps = components or build_components(settings)
         app.state.components = comps
         app.state.jobs = IngestJobs(comps)
+        answers = await start_answers(app, settings, comps)
         try:
             yield
         finally:
+            await answers.aclose()
             app.state.jobs.shutdown()
             if owned:
                 comps.close()
@@ -40,6 +49,12 @@ def create_app(settings: Settings | None = None, *, components: Components | Non
     app = FastAPI(title="ossqa", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health, search, projects, admin):
+    for module in (health, search, projects, admin, ask):
         app.include_router(module.router)
+    for module in (widget_routes, feedback_routes, slack_bridge, discord_bridge):
+        app.include_router(module.router)
+    # Last added runs first: CORS wraps the limiter so a 429 still reaches the widget.
+    app.state.rate_limiter = RateLimiter(per_min=settings.rate_limit_per_min)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
+    app.add_middleware(ProjectCORSMiddleware, policy=OriginPolicy.parse(settings.allowed_origins))
     return app

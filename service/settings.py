@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     llm_threads: int = Field(1, ge=1, description="Threads for the local llama.cpp server")
     llm_ctx: int = Field(4096, ge=512, description="Context window of the local model")
     llm_port: int = Field(0, ge=0, description="Port for the local LLM server (0 = pick a free one)")
+    llm_autostart: bool = Field(
+        False, description="Start the local model at app startup (else on the first /ask that needs it)"
+    )
 
     # HTTP service
     host: str = Field("127.0.0.1", description="Bind address for `ossqa serve`")
@@ -90,3 +93,20 @@ class Settings(BaseSettings):
         if v is not None and not 0.0 <= v <= 1.0:
             raise ValueError("REFUSAL_THRESHOLD must be between 0 and 1")
         return v
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting, its default and one line of help.
+    Regenerate with `python -m service.settings > .env.example`."""
+    lines = ["# ossqa settings. Copy to .env; every value here is the default or a safe placeholder.", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        value = "" if default is None else str(default)
+        lines.append(f"# {field.description}")
+        lines.append(f"{name.upper()}={value}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ingest.parsers.base import BaseParser
 from ingest.parsers.markdown import MarkdownParser, TextParser
+from ingest.parsers.unstructured_parser import HtmlParser, PdfParser, RstParser
 
 _PARSERS: dict[str, BaseParser] = {}
 
@@ -23,5 +24,8 @@ def supported_suffixes() -> tuple[str, ...]:
 
 register(MarkdownParser())
 register(TextParser())
+register(HtmlParser())
+register(RstParser())
+register(PdfParser())
 
 __all__ = ["BaseParser", "parser_for", "register", "supported_suffixes"]

@@ -39,6 +39,7 @@ class SearchSpec:
     mode: SearchMode = "hybrid"
     fusion: FusionName = "rrf"
     rrf_k: int = 60
+    weights: tuple[float, float] = (1.0, 1.0)  # (dense, sparse) for RRF
     source_types: tuple[str, ...] = ()
 
 

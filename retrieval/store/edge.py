@@ -140,7 +140,7 @@ class EdgeStore(BaseStore):
                 limit=spec.limit, query=sparse_q, filter=flt, with_payload=True, params=params
             )
         else:
-            fusion = qe.Fusion.Rrf(k=spec.rrf_k) if spec.fusion == "rrf" else qe.Fusion.Dbsf()
+            fusion = qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)) if spec.fusion == "rrf" else qe.Fusion.Dbsf()
             req = qe.QueryRequest(
                 limit=spec.limit,
                 prefetches=[

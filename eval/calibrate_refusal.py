@@ -1,0 +1,129 @@
+"""Fit the refusal fallback (service/confidence.py) on our own data, never the eval sets.
+
+Answerable questions are generated from a corpus's chunks (templates over a chunk's title and
+words of one of its sentences); unanswerable ones are hand-written (eval/data/offtopic_questions.txt).
+The default corpus is FastAPI, which no eval set uses.
+
+    OSSQA_DATA_DIR=/tmp/cal ossqa ingest fastapi ../shared/corpora/fastapi
+    OSSQA_DATA_DIR=/tmp/cal python -m eval.calibrate_refusal --project fastapi
+
+Prints the fitted weights (copy them into FALLBACK_WEIGHTS) and the threshold table, and writes
+eval/results/refusal_calibration.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.tokenize import STOPWORDS, has_cjk
+from service.confidence import fallback_features
+from service.container import build_components
+from service.settings import Settings
+
+HERE = Path(__file__).parent
+_EN_TEMPLATES = [
+    "How do I {a} {b} in {project}?",
+    "What happens with {a} when I use {b} and {c}?",
+    "Is there a way to configure {a} {b}?",
+    "Can you explain how {a} works together with {b}?",
+]
+_ZH_TEMPLATES = ["如何使用{t}？", "{t}是怎么工作的？", "关于{t}，文档里怎么说？"]
+
+
+def _words(sentence: str) -> list[str]:
+    return [
+        w
+        for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{3,}", sentence)
+        if w.lower() not in STOPWORDS and not w.lower().startswith("http")
+    ]
+
+
+def generate_answerable(payloads: list[dict], n: int, project: str, rng: random.Random) -> list[str]:
+    rng.shuffle(payloads)
+    out: list[str] = []
+    for p in payloads:
+        text, title = str(p.get("text", "")), str(p.get("title", ""))
+        if len(text) < 300:
+            continue
+        if has_cjk(text) and has_cjk(title):
+            out.append(rng.choice(_ZH_TEMPLATES).format(t=title.strip("# ")))
+        else:
+            sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if len(_words(s)) >= 3]
+            if not sentences:
+                continue
+            words = _words(rng.choice(sentences))
+            rng.shuffle(words)
+            a, b, c = (words + [title] * 3)[:3]
+            out.append(rng.choice(_EN_TEMPLATES).format(a=a, b=b, c=c, project=project))
+        if len(out) == n:
+            break
+    return out
+
+
+def load_offtopic() -> list[str]:
+    lines = (HERE / "data" / "offtopic_questions.txt").read_text(encoding="utf-8").splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--project", default="fastapi")
+    ap.add_argument("--n", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "refusal_calibration.md")
+    args = ap.parse_args()
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    from service.confidence import TermStats
+
+    comps = build_components(Settings())
+    try:
+        rng = random.Random(args.seed)
+        payloads = list(comps.store.payloads(args.project))
+        pos = generate_answerable(payloads, args.n, args.project, rng)
+        neg = load_offtopic()
+        stats = TermStats(comps.store)
+        rows = []
+        for label, questions in ((1, pos), (0, neg)):
+            for q in questions:
+                hits = comps.retriever.search(args.project, q, top_k=8)
+                f = fallback_features(q, hits, comps.embedder, stats, args.project)
+                rows.append((label, f.cos, f.cover, f.oov, has_cjk(q)))
+    finally:
+        comps.close()
+    y = np.array([r[0] for r in rows])
+    x = np.array([r[1:4] for r in rows])
+    model = LogisticRegression(C=10.0, class_weight="balanced").fit(x, y)
+    prob = model.predict_proba(x)[:, 1]
+    weights = {"bias": float(model.intercept_[0])}
+    weights.update(dict(zip(("cos", "cover", "oov"), (float(w) for w in model.coef_[0]), strict=True)))
+    lines = [
+        f"# Refusal fallback calibration ({args.project}: {len(pos)} generated answerable, "
+        f"{len(neg)} hand-written off-topic)",
+        "",
+        f"AUC: blend {roc_auc_score(y, prob):.3f}; cos alone {roc_auc_score(y, x[:, 0]):.3f}; "
+        f"cover alone {roc_auc_score(y, x[:, 1]):.3f}; -oov alone {roc_auc_score(y, -x[:, 2]):.3f}",
+        "",
+        "weights: " + ", ".join(f"{k}={v:.2f}" for k, v in weights.items()),
+        "",
+        "| threshold | answerable kept | off-topic refused |",
+        "|---|---|---|",
+    ]
+    for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        kept = float(np.mean(prob[y == 1] >= t))
+        refused = float(np.mean(prob[y == 0] < t))
+        lines.append(f"| {t:.1f} | {kept:.1%} | {refused:.1%} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

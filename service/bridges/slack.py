@@ -1,0 +1,143 @@
+"""Slack bot over HTTP (slack-bolt, Events API + slash command) at `POST /slack/events`.
+
+- `@ossqa how do I ...` in a channel: the answer is posted in that message's thread
+  (`chat.postMessage` on `SLACK_API_BASE`); follow-ups in the thread keep the conversation.
+- `/ask how do I ...`: acknowledged at once (Slack allows 3 s), the answer goes to the
+  command's `response_url` when ready.
+- Bolt verifies `X-Slack-Signature` with `SLACK_SIGNING_SECRET` and refuses anything older than
+  5 minutes with 401; it answers `url_verification` challenges itself.
+
+Slack app setup: Event Subscriptions and the `/ask` command both point at
+`https://HOST/slack/events`; bot scopes `app_mentions:read`, `chat:write`, `commands`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.web.async_client import AsyncWebClient
+
+from service.bridges.base import ask, error_answer
+from service.bridges.format import slack_text
+from service.errors import error_body
+from service.settings import Settings
+
+log = logging.getLogger("ossqa.slack")
+router = APIRouter()
+
+_MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+_MAX_THREADS = 10_000
+
+
+def clean_question(text: str) -> str:
+    """Drop the bot mention(s) Slack puts in the text: '<@U123> how do I' -> 'how do I'."""
+    return _MENTION.sub(" ", text).strip()
+
+
+class ThreadConversations:
+    """Slack thread -> answerer conversation_id, bounded (oldest threads forgotten first)."""
+
+    def __init__(self, limit: int = _MAX_THREADS) -> None:
+        self._ids: OrderedDict[str, str] = OrderedDict()
+        self._limit = limit
+
+    def get(self, key: str) -> str | None:
+        return self._ids.get(key)
+
+    def set(self, key: str, conversation_id: str) -> None:
+        self._ids[key] = conversation_id
+        self._ids.move_to_end(key)
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+
+def build_bolt_app(app: FastAPI, settings: Settings) -> AsyncApp:
+    """The Bolt app answering for `settings.slack_project`, calling `app.state.answerer`."""
+    project = settings.slack_project
+    client = AsyncWebClient(token=settings.slack_bot_token or None, base_url=settings.slack_api_base)
+    threads = ThreadConversations()
+    kwargs: dict[str, Any] = {}
+    if settings.slack_bot_token:
+        kwargs["token"] = settings.slack_bot_token  # Bolt checks it once with auth.test
+    else:
+        # Without a bot token only the slash command can answer (through response_url).
+        async def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id)
+
+        kwargs["authorize"] = authorize
+    bolt = AsyncApp(
+        signing_secret=settings.slack_signing_secret,
+        client=client,
+        process_before_response=False,  # ack first, answer after
+        **kwargs,
+    )
+
+    @bolt.event("app_mention")
+    async def on_mention(event: dict[str, Any], say: Any) -> None:
+        question = clean_question(event.get("text", ""))
+        thread_ts = event.get("thread_ts") or event.get("ts")
+        if not question:
+            await say(
+                text="Ask me a question about the docs, e.g. `@ossqa how do I ...?`", thread_ts=thread_ts
+            )
+            return
+        key = f"{event.get('team', '')}:{event.get('channel', '')}:{thread_ts}"
+        try:
+            answer = await ask(app, project, question, threads.get(key))
+        except Exception as exc:  # reported in the thread, not lost in a background task
+            log.exception("slack mention failed")
+            answer = error_answer(exc)
+        if answer.conversation_id:
+            threads.set(key, answer.conversation_id)
+        await say(text=slack_text(answer, project), thread_ts=thread_ts, unfurl_links=False)
+
+    @bolt.command("/ask")
+    async def on_ask(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        question = (command.get("text") or "").strip()
+        if not question:
+            await ack(text="Usage: `/ask how do I ...?`")
+            return
+        await ack(text=f":mag: Looking that up in the {project + ' ' if project else ''}docs…")
+        try:
+            answer = await ask(app, project, question, None)
+        except Exception as exc:
+            log.exception("slack /ask failed")
+            answer = error_answer(exc)
+        quoted = "> " + question.replace("\n", "\n> ")
+        await respond(
+            text=f"{quoted}\n{slack_text(answer, project)}",
+            response_type="in_channel",
+            replace_original=False,
+            unfurl_links=False,
+        )
+
+    return bolt
+
+
+def _handler(request: Request) -> AsyncSlackRequestHandler | None:
+    state = request.app.state
+    handler = getattr(state, "slack_handler", None)
+    if handler is None:
+        settings: Settings = state.settings
+        if not settings.slack_signing_secret:
+            return None
+        handler = AsyncSlackRequestHandler(build_bolt_app(request.app, settings))
+        state.slack_handler = handler
+    return handler  # type: ignore[no-any-return]
+
+
+@router.post("/slack/events", include_in_schema=False)
+async def slack_events(request: Request) -> Response:
+    handler = _handler(request)
+    if handler is None:
+        msg = "the Slack bridge is off: set SLACK_SIGNING_SECRET (and SLACK_BOT_TOKEN, SLACK_PROJECT)"
+        return JSONResponse(error_body(msg, 503), status_code=503)
+    return await handler.handle(request)

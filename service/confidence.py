@@ -1,0 +1,172 @@
+"""Retrieval confidence for the refusal decision, made before any model call (the 0.5B model
+answers unanswerable questions with invented facts, so it cannot be the judge).
+
+Which score and threshold are used, in order:
+1. the top hit's `scores["rerank"]` (a calibrated probability from the cross-encoder), with
+   REFUSAL_THRESHOLD, else `reranker.threshold(project)` when the reranker offers one;
+2. otherwise the fallback below, which needs no trained model: a logistic blend of
+   - `cos`: max cosine of the question with the top passages (the dense embedder, cross-lingual),
+   - `cover`: IDF-weighted share of the question's terms found in the top passages,
+   - `oov`: IDF-weighted share of the question's terms found nowhere in the project
+     (names of other projects and tools: "peewee", "PyInstaller"),
+   with weights fitted by `eval/calibrate_refusal.py` on our own generated questions (FastAPI
+   corpus + hand-written off-topic ones), never on the eval sets.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.embedders.base import BaseEmbedder
+from retrieval.store.base import BaseStore
+from retrieval.tokenize import has_cjk, tokenize
+from retrieval.types import Hit
+
+# Fitted by eval/calibrate_refusal.py (see eval/results/refusal_calibration.md).
+FALLBACK_WEIGHTS = {"bias": -6.0, "cos": 9.0, "cover": 3.0, "oov": -6.0}
+FALLBACK_THRESHOLD = 0.5
+PASSAGE_CHARS = 800  # enough of a passage for its topic; keeps embedding fast
+TOP_PASSAGES = 4
+
+
+@dataclass(frozen=True)
+class Features:
+    cos: float
+    cover: float
+    oov: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"cos": self.cos, "cover": self.cover, "oov": self.oov}
+
+
+@dataclass(frozen=True)
+class Confidence:
+    value: float
+    threshold: float
+    source: str  # "rerank" | "fallback"
+    features: Features | None = None
+
+    @property
+    def confident(self) -> bool:
+        return self.value >= self.threshold
+
+
+class TermStats:
+    """Document frequencies per project, built once from the stored chunks and rebuilt when
+    the project's chunk count changes (re-ingest)."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.store = store
+        self._cache: dict[str, tuple[int, Counter[str], int, bool]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, project: str) -> tuple[Counter[str], int, bool]:
+        """(df, number of chunks, whether the corpus has a real Chinese part)."""
+        count = self.store.count(project)
+        with self._lock:
+            cached = self._cache.get(project)
+            if cached and cached[0] == count:
+                return cached[1], cached[2], cached[3]
+            df: Counter[str] = Counter()
+            n = 0
+            zh = 0
+            for payload in self.store.payloads(project):
+                text = f"{payload.get('title', '')} {payload.get('breadcrumb', '')} {payload.get('text', '')}"
+                df.update(set(tokenize(text)))
+                n += 1
+                zh += has_cjk(str(payload.get("text", "")))
+            has_zh = n > 0 and zh / n >= 0.05
+            self._cache[project] = (count, df, n, has_zh)
+            return df, n, has_zh
+
+
+def lexical_features(
+    question: str, passages: list[str], df: Counter[str], n_docs: int, corpus_has_zh: bool
+) -> tuple[float, float]:
+    """(cover, oov). Chinese terms are skipped for a corpus with no Chinese text, where their
+    absence says nothing (a Chinese question about English docs)."""
+    terms = set(tokenize(question))
+    if not corpus_has_zh:
+        terms = {t for t in terms if not has_cjk(t)}
+    if not terms:
+        return 0.5, 0.0  # nothing to judge by: neutral
+    in_passages = set()
+    for p in passages:
+        in_passages.update(tokenize(p))
+    total = cover = oov = 0.0
+    for t in terms:
+        idf = math.log(1.0 + (n_docs + 1) / (df.get(t, 0) + 0.5))
+        total += idf
+        if t in in_passages:
+            cover += idf
+        if df.get(t, 0) == 0:
+            oov += idf
+    return cover / total, oov / total
+
+
+def fallback_features(
+    question: str, hits: list[Hit], embedder: BaseEmbedder, stats: TermStats, project: str
+) -> Features:
+    top = hits[:TOP_PASSAGES]
+    texts = [f"{h.title}\n{h.text[:PASSAGE_CHARS]}" for h in top]
+    q = embedder.embed_query(question)
+    cos = float(np.max(embedder.embed_documents(texts) @ q)) if texts else 0.0
+    df, n, has_zh = stats.get(project)
+    cover, oov = lexical_features(question, texts, df, n, has_zh)
+    return Features(cos=cos, cover=cover, oov=oov)
+
+
+def blend(features: Features, weights: dict[str, float] = FALLBACK_WEIGHTS) -> float:
+    z = weights["bias"] + sum(weights[k] * v for k, v in features.as_dict().items())
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+class ConfidenceScorer:
+    """Decides how sure retrieval is that the answer is in the top hits."""
+
+    def __init__(
+        self,
+        *,
+        embedder: BaseEmbedder,
+        store: BaseStore,
+        reranker: object | None = None,
+        threshold: float | None = None,
+        fallback_threshold: float = FALLBACK_THRESHOLD,
+        weights: dict[str, float] | None = None,
+    ) -> None:
+        self.embedder = embedder
+        self.reranker = reranker
+        self.threshold = threshold  # REFUSAL_THRESHOLD override
+        self.fallback_threshold = fallback_threshold
+        self.weights = weights or FALLBACK_WEIGHTS
+        self.stats = TermStats(store)
+
+    def _rerank_threshold(self, project: str) -> float | None:
+        if self.threshold is not None:
+            return self.threshold
+        method = getattr(self.reranker, "threshold", None)
+        if callable(method):
+            try:
+                value = method(project)
+            except Exception:  # a reranker without calibration for this project
+                return None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+        return None
+
+    def score(self, project: str, question: str, hits: list[Hit]) -> Confidence:
+        if not hits:
+            return Confidence(0.0, self.threshold or self.fallback_threshold, "fallback")
+        rerank = hits[0].scores.get("rerank")
+        if rerank is not None:
+            threshold = self._rerank_threshold(project)
+            if threshold is not None:
+                return Confidence(float(rerank), threshold, "rerank")
+        features = fallback_features(question, hits, self.embedder, self.stats, project)
+        threshold = self.threshold if self.threshold is not None else self.fallback_threshold
+        return Confidence(blend(features, self.weights), threshold, "fallback", features)

@@ -1,0 +1,73 @@
+"""Builds the answer pipeline in the app lifespan: one shared `httpx.AsyncClient`, the LLM
+backend (service/llm/factory.py), the conversation store and the `Answerer` on
+`app.state.answerer`. A failure here never stops the app: /search keeps working and /ask
+answers 503 with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from service.answer import Answerer
+from service.container import Components
+from service.conversations import Conversations, open_conversations
+from service.llm.base import BaseLLM
+from service.llm.factory import LocalLLM, build_llm
+from service.settings import Settings
+
+log = logging.getLogger("ossqa")
+
+
+@dataclass
+class AnswerParts:
+    client: httpx.AsyncClient | None = None
+    llm: BaseLLM | None = None
+    conversations: Conversations | None = None
+    tasks: list[asyncio.Task[object]] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.llm is not None:
+            await self.llm.aclose()
+        if self.client is not None:
+            await self.client.aclose()
+        if self.conversations is not None:
+            self.conversations.close()
+
+
+async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> AnswerParts:
+    parts = AnswerParts()
+    app.state.answerer = None
+    try:
+        parts.client = httpx.AsyncClient()
+        parts.llm = build_llm(settings, parts.client)
+        parts.conversations = open_conversations(
+            data_dir=Path(settings.ossqa_data_dir), database_url=settings.database_url
+        )
+        app.state.answerer = Answerer(
+            comps.retriever,
+            parts.llm,
+            parts.conversations,
+            refusal_threshold=settings.refusal_threshold,
+            max_tokens=settings.llm_max_tokens,
+        )
+    except Exception as exc:  # the rest of the API must still come up
+        log.exception("answer pipeline did not start: %s", exc)
+        return parts
+    if settings.llm_autostart and isinstance(parts.llm, LocalLLM):
+        parts.tasks.append(asyncio.create_task(_warm(parts.llm)))
+    return parts
+
+
+async def _warm(llm: LocalLLM) -> None:
+    try:
+        await llm.ready()
+        log.info("local language model ready at %s", llm.server.base_url if llm.server else "?")
+    except Exception as exc:  # reported again, clearly, by the /ask that needs it
+        log.warning("local language model did not start: %s", exc)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.pipeline import Ingester
+from ingest.sources import iter_folder
+from retrieval import HybridRetriever, IndexNotFound
+from retrieval.embedders import BaseEmbedder
+from tests.conftest import write_corpus
+from tests.retrieval.conftest import make_store
+
+
+def paths(hits: list) -> list[str]:
+    return [h.path for h in hits]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "sparse"])
+def test_finds_the_page_about_the_question(indexed: HybridRetriever, mode: str) -> None:
+    hits = indexed.search("demo", "How do I add a background task with add_task?", top_k=3, mode=mode)  # type: ignore[arg-type]
+    assert paths(hits)[0] == "docs/background.md"
+    assert hits[0].breadcrumb.startswith("Background Tasks")
+    assert hits[0].url.startswith("docs/background.md#")
+
+
+def test_chinese_question_finds_english_page(indexed: HybridRetriever) -> None:
+    hits = indexed.search("demo", "如何配置跨域资源共享中间件，允许其他来源访问？", top_k=2)
+    assert "docs/cors.md" in paths(hits)
+
+
+def test_english_question_finds_chinese_page(indexed: HybridRetriever) -> None:
+    hits = indexed.search("demo", "How do I test my app with a test client?", top_k=2)
+    assert "docs/zh/testing.md" in paths(hits)
+
+
+def test_one_hit_per_page_by_default(indexed: HybridRetriever) -> None:
+    ps = paths(indexed.search("demo", "CORS middleware origins", top_k=10))
+    assert len(ps) == len(set(ps))
+    more = paths(indexed.search("demo", "CORS middleware origins", top_k=10, per_path=0))
+    assert more.count("docs/cors.md") > 1
+
+
+def test_source_type_filter(indexed: HybridRetriever) -> None:
+    assert indexed.search("demo", "CORS", source_types=("issue",)) == []
+    assert indexed.search("demo", "CORS", source_types=("doc",))
+
+
+def test_unknown_project_raises(indexed: HybridRetriever) -> None:
+    with pytest.raises(IndexNotFound):
+        indexed.search("nope", "CORS")
+
+
+@pytest.mark.parametrize("kind", ["edge", "server"])
+def test_projects_are_isolated(kind: str, tmp_path: Path, embedder: BaseEmbedder) -> None:
+    store = make_store(kind, tmp_path, embedder.dim)
+    ingester = Ingester(store=store, embedder=embedder)
+    a = write_corpus(tmp_path / "a", {"x.md": "# Alpha\n\nThe alpha secret word is marmalade."})
+    b = write_corpus(tmp_path / "b", {"x.md": "# Beta\n\nThe beta secret word is marmalade too."})
+    ingester.ingest("alpha", iter_folder(a))
+    ingester.ingest("beta", iter_folder(b))
+    retriever = HybridRetriever(store=store, embedder=embedder)
+    for mode in ("hybrid", "dense", "sparse"):
+        hits = retriever.search("alpha", "marmalade secret word", top_k=10, mode=mode, per_path=0)  # type: ignore[arg-type]
+        assert hits and all("alpha" in h.text for h in hits)
+    assert store.projects() == {"alpha": 1, "beta": 1}

@@ -1,0 +1,139 @@
+"""Test helpers for the channel tests: the app served by uvicorn on a loopback port, a local
+HTTP server standing in for Slack's / Discord's servers (it records what the bots send, in
+their real wire format), and a canned answerer for bridge unit tests."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from service.types import Answer, Citation
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class RecordingServer:
+    """Answers every request with `reply(path)` (JSON) and queues what it received."""
+
+    url: str
+    requests: queue.Queue[Recorded] = field(default_factory=queue.Queue)
+
+    def next(self, timeout: float = 60.0) -> Recorded:
+        """The next request the server received (waits for the bot's background work)."""
+        return self.requests.get(timeout=timeout)
+
+    def all_now(self) -> list[Recorded]:
+        out = []
+        while not self.requests.empty():
+            out.append(self.requests.get_nowait())
+        return out
+
+
+def _default_reply(path: str) -> dict[str, Any]:
+    path = path.split("?")[0]
+    if path.endswith("/auth.test"):
+        return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "user": "ossqa"}
+    if path.endswith("/chat.postMessage"):
+        return {"ok": True, "channel": "C1", "ts": "1700000000.000200"}
+    return {"ok": True, "id": "123"}
+
+
+@contextmanager
+def recording_server(reply: Any = _default_reply) -> Iterator[RecordingServer]:
+    holder: dict[str, RecordingServer] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            holder["s"].requests.put(
+                Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
+            out = json.dumps(reply(self.path)).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_POST = do_PATCH = do_PUT = do_GET = _handle
+
+        def log_message(self, *args: Any) -> None:  # keep test output quiet
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    holder["s"] = RecordingServer(url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield holder["s"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextmanager
+def live_app(app: FastAPI) -> Iterator[str]:
+    """Serve `app` (lifespan included) with uvicorn on a free loopback port; yields its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:  # readiness wait, not a timing assumption
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def citation(n: int, path: str, url: str, title: str = "", quote: str = "") -> Citation:
+    return Citation(n=n, path=path, url=url, title=title or path, quote=quote)
+
+
+@dataclass
+class CannedAnswerer:
+    """Returns a fixed Answer and records every call (for bridge tests only)."""
+
+    answer: Answer
+    calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    stream_chunks: int = 4
+
+    async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer:
+        self.calls.append((project, question, conversation_id))
+        return self.answer
+
+    async def stream(
+        self, project: str, question: str, *, conversation_id: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        self.calls.append((project, question, conversation_id))
+        text = self.answer.answer
+        step = max(1, len(text) // self.stream_chunks)
+        for i in range(0, len(text), step):
+            yield {"type": "token", "text": text[i : i + step]}
+        yield {"type": "final", **asdict(self.answer)}

@@ -1,0 +1,104 @@
+"""OpenAICompatLLM against the OpenAI wire format, with httpx.MockTransport as the server."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from service.errors import LLMBadResponse, LLMTimeout, LLMUnavailable
+from service.llm import Message, OpenAICompatLLM
+
+MESSAGES = [Message("user", "hi")]
+
+
+def llm_for(handler) -> OpenAICompatLLM:  # noqa: ANN001
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return OpenAICompatLLM(client, base_url="http://llm.test/v1", model="m", api_key="k", timeout_s=5)
+
+
+async def _complete(llm: OpenAICompatLLM) -> str:
+    return (await llm.complete(MESSAGES, max_tokens=8)).text
+
+
+def run(coro):  # noqa: ANN001, ANN201
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def test_complete_sends_openai_request_and_reads_answer() -> None:
+    seen: dict[str, object] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["url"] = str(request.url)
+        seen["auth"] = request.headers.get("authorization")
+        seen["body"] = json.loads(request.content)
+        body = {"choices": [{"message": {"content": "hello"}, "finish_reason": "stop"}], "usage": {}}
+        return httpx.Response(200, json=body)
+
+    assert run(_complete(llm_for(handler))) == "hello"
+    assert seen["url"] == "http://llm.test/v1/chat/completions"
+    assert seen["auth"] == "Bearer k"
+    body = seen["body"]
+    assert isinstance(body, dict)
+    assert body["model"] == "m" and body["max_tokens"] == 8 and body["messages"][0]["content"] == "hi"
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (httpx.Response(200, text="<html>not json</html>"), LLMBadResponse),
+        (httpx.Response(200, json={"choices": []}), LLMBadResponse),
+        (httpx.Response(200, json={"choices": [{"message": {"content": None}}]}), LLMBadResponse),
+        (httpx.Response(503, text="loading model"), LLMUnavailable),
+        (httpx.Response(400, json={"error": "context too long"}), LLMBadResponse),
+    ],
+)
+def test_bad_responses_map_to_service_errors(response: httpx.Response, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        run(_complete(llm_for(lambda request: response)))
+
+
+def test_transport_errors_map_to_unavailable_and_timeout() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    with pytest.raises(LLMUnavailable) as down:
+        run(_complete(llm_for(refuse)))
+    assert isinstance(down.value.__cause__, httpx.ConnectError)  # cause kept
+    with pytest.raises(LLMTimeout):
+        run(_complete(llm_for(slow)))
+
+
+def test_stream_yields_deltas_until_done() -> None:
+    events = [
+        {"choices": [{"delta": {"role": "assistant"}}]},
+        {"choices": [{"delta": {"content": "Add "}}]},
+        {"choices": [{"delta": {"content": "CORSMiddleware [1]."}}]},
+    ]
+    body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["stream"] is True
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    async def collect() -> list[str]:
+        return [p async for p in llm_for(handler).stream(MESSAGES)]
+
+    assert run(collect()) == ["Add ", "CORSMiddleware [1]."]
+
+
+def test_stream_garbage_is_bad_response() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="data: {not json\n\n")
+
+    async def collect() -> list[str]:
+        return [p async for p in llm_for(handler).stream(MESSAGES)]
+
+    with pytest.raises(LLMBadResponse):
+        run(collect())

@@ -1,0 +1,62 @@
+"""Conversation history, follow-up condensing and the refusal confidence choice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from service.confidence import Features, blend, lexical_features
+from service.conversations import Turn, condense_query, is_follow_up, open_conversations
+
+
+def test_sqlite_history_round_trip(tmp_path: Path) -> None:
+    conv = open_conversations(data_dir=tmp_path, database_url="")
+    conv.append("c1", "user", "How do I enable CORS?", standalone="How do I enable CORS?")
+    conv.append("c1", "assistant", "Add CORSMiddleware [1].")
+    conv.append("c2", "user", "other")
+    conv.close()
+    reopened = open_conversations(data_dir=tmp_path, database_url="")  # survives a restart
+    assert reopened.history("c1") == [
+        Turn("user", "How do I enable CORS?", "How do I enable CORS?"),
+        Turn("assistant", "Add CORSMiddleware [1].", ""),
+    ]
+    assert reopened.history("missing") == []
+    assert (tmp_path / "conversations.sqlite3").is_file()
+
+
+def test_database_url_must_be_known(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        open_conversations(data_dir=tmp_path, database_url="mysql://x")
+
+
+def test_follow_up_is_condensed_with_previous_question() -> None:
+    history = [Turn("user", "How do I enable CORS in FastAPI?", "How do I enable CORS in FastAPI?")]
+    assert is_follow_up("and how do I test it?")
+    query = condense_query("and how do I test it?", history)
+    assert "CORS" in query and "test" in query
+    standalone = "How do I declare a response model with a list of items for a path operation?"
+    assert condense_query(standalone, history) == standalone
+    assert condense_query("and how do I test it?", []) == "and how do I test it?"
+    assert "CORS" in condense_query("那怎么测试它？", history)
+
+
+def test_lexical_features_flag_unknown_project_names() -> None:
+    df = Counter({"valid": 50, "field": 40, "model": 60})
+    cover, oov = lexical_features("How do I define a peewee model field?", ["a model field"], df, 100, False)
+    assert oov > 0.3 and 0 < cover < 1
+    cover2, oov2 = lexical_features("How do I validate a model field?", ["validate a model field"], df, 100, False)
+    assert oov2 == 0 and cover2 == 1.0
+
+
+def test_chinese_terms_ignored_for_english_corpus() -> None:
+    df = Counter({"field": 40})
+    cover, oov = lexical_features("如何使用字段？", ["field"], df, 100, corpus_has_zh=False)
+    assert (cover, oov) == (0.5, 0.0)  # no evidence either way
+
+
+def test_blend_is_monotonic() -> None:
+    low = blend(Features(cos=0.1, cover=0.1, oov=0.5))
+    high = blend(Features(cos=0.6, cover=0.9, oov=0.0))
+    assert 0 <= low < high <= 1

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.run import run_ingest
+from service.container import build_components
+from service.main import create_app
+from service.settings import Settings
+
+
+@pytest.fixture
+def client(settings: Settings, tiny_corpus: Path, embedder) -> Iterator[TestClient]:  # noqa: ANN001
+    components = build_components(settings, embedder=embedder)
+    run_ingest(components.ingester(), "demo", path=tiny_corpus)
+    with TestClient(create_app(settings, components=components)) as c:
+        yield c
+    components.close()
+
+
+def test_search_returns_hits_with_the_contract_fields(client: TestClient) -> None:
+    r = client.post("/search", json={"project": "demo", "query": "How do I enable CORS?", "top_k": 3})
+    assert r.status_code == 200
+    hits = r.json()["hits"]
+    assert hits[0]["path"] == "docs/cors.md"
+    assert set(hits[0]) >= {"path", "url", "title", "breadcrumb", "text", "score", "source_type"}
+    assert len(hits) <= 3
+
+
+def test_health_and_projects(client: TestClient) -> None:
+    assert client.get("/healthz").json()["ok"] is True
+    projects = client.get("/projects").json()["projects"]
+    assert [p["name"] for p in projects] == ["demo"] and projects[0]["chunks"] > 0
+    assert client.get("/projects/demo").json()["chunks"] > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"project": "nope", "query": "CORS"}, 404, "nope"),
+        ({"project": "demo", "query": ""}, 422, "query"),
+        ({"project": "demo", "query": "   "}, 422, "query"),
+        ({"project": "demo", "query": "x" * 2001}, 422, "query"),
+        ({"project": "demo", "query": "CORS", "top_k": 0}, 422, "top_k"),
+        ({"project": "demo", "query": "CORS", "top_k": 51}, 422, "top_k"),
+        ({"project": "demo", "query": "CORS", "source_types": ["wiki"]}, 422, "source_types"),
+        ({"query": "CORS"}, 422, "project"),
+        ({"project": "../etc", "query": "CORS"}, 422, "project"),
+    ],
+)
+def test_bad_input_gets_a_clear_4xx(client: TestClient, body: dict, status: int, fragment: str) -> None:
+    r = client.post("/search", json=body)
+    assert r.status_code == status
+    payload = r.json()
+    assert payload["ok"] is False and payload["status"] == status and fragment in payload["error"]
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    r = client.post("/search", content=b'{"project": "demo", "query": ', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["ok"] is False
+
+
+def test_unknown_project_page_is_404(client: TestClient) -> None:
+    r = client.get("/projects/nope")
+    assert r.status_code == 404 and "nope" in r.json()["error"]
+
+
+def test_admin_routes_need_a_key(client: TestClient) -> None:
+    r = client.post("/admin/ingest", json={"project": "demo", "path": "/tmp"})
+    assert r.status_code == 403 and "OSSQA_ADMIN_KEY" in r.json()["error"]
