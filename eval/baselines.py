@@ -38,7 +38,10 @@ def llama_index_search(corpus: Path, *, top_k: int = 10) -> SearchFn:
     LISettings.embed_model = HuggingFaceEmbedding(model_name=minilm_path(), device="cpu")
     LISettings.llm = None
     reader = SimpleDirectoryReader(
-        str(corpus), recursive=True, required_exts=[".md", ".mdx", ".rst", ".txt", ".html"], filename_as_id=True
+        str(corpus),
+        recursive=True,
+        required_exts=[".md", ".mdx", ".rst", ".txt", ".html"],
+        filename_as_id=True,
     )
     index = VectorStoreIndex.from_documents(reader.load_data())
     retriever = index.as_retriever(similarity_top_k=top_k)

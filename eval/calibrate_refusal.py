@@ -32,6 +32,12 @@ _EN_TEMPLATES = [
     "Is there a way to configure {a} {b}?",
     "Can you explain how {a} works together with {b}?",
 ]
+_TITLE_TEMPLATES = [
+    "How do I use {t}?",
+    "What is {t} for?",
+    "Can you tell me about {t}?",
+    "Where can I read about {t}?",
+]
 _ZH_TEMPLATES = ["如何使用{t}？", "{t}是怎么工作的？", "关于{t}，文档里怎么说？"]
 
 
@@ -52,6 +58,8 @@ def generate_answerable(payloads: list[dict], n: int, project: str, rng: random.
             continue
         if has_cjk(text) and has_cjk(title):
             out.append(rng.choice(_ZH_TEMPLATES).format(t=title.strip("# ")))
+        elif rng.random() < 0.5 and len(_words(title)) >= 1:
+            out.append(rng.choice(_TITLE_TEMPLATES).format(t=title.strip("# ").lower()))
         else:
             sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if len(_words(s)) >= 3]
             if not sentences:
@@ -99,10 +107,16 @@ def main() -> None:
         comps.close()
     y = np.array([r[0] for r in rows])
     x = np.array([r[1:4] for r in rows])
+    names = ["cos", "cover", "oov"]
     model = LogisticRegression(C=10.0, class_weight="balanced").fit(x, y)
-    prob = model.predict_proba(x)[:, 1]
-    weights = {"bias": float(model.intercept_[0])}
-    weights.update(dict(zip(("cos", "cover", "oov"), (float(w) for w in model.coef_[0]), strict=True)))
+    if model.coef_[0][0] < 0:
+        # A higher similarity never means "less answerable": drop cos rather than learn noise.
+        names = ["cover", "oov"]
+        model = LogisticRegression(C=10.0, class_weight="balanced").fit(x[:, 1:], y)
+    cols = [["cos", "cover", "oov"].index(n) for n in names]
+    prob = model.predict_proba(x[:, cols])[:, 1]
+    weights = {"bias": float(model.intercept_[0]), "cos": 0.0}
+    weights.update(dict(zip(names, (float(w) for w in model.coef_[0]), strict=True)))
     lines = [
         f"# Refusal fallback calibration ({args.project}: {len(pos)} generated answerable, "
         f"{len(neg)} hand-written off-topic)",

@@ -48,7 +48,8 @@ def run_eval(args: argparse.Namespace) -> int:
         results: list[SystemResult] = [evaluate(name, fn, questions) for name, fn in systems.items()]
     finally:
         components.close()
-    table = markdown_table(f"{args.project}: {Path(args.questions).parent.name}/{Path(args.questions).name}", results)
+    qfile = Path(args.questions)
+    table = markdown_table(f"{args.project}: {qfile.parent.name}/{qfile.name}", results)
     print(table)
     out = args.out or Path("eval/results") / f"retrieval-{args.project}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -35,9 +35,8 @@ def load_questions(path: Path) -> list[Question]:
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         if line.strip():
             rec = json.loads(line)
-            out.append(
-                Question(rec["id"], rec["question"], rec.get("lang", "en"), frozenset(rec.get("gold_paths") or []))
-            )
+            gold = frozenset(rec.get("gold_paths") or [])
+            out.append(Question(rec["id"], rec["question"], rec.get("lang", "en"), gold))
     return out
 
 
@@ -87,6 +86,7 @@ def markdown_table(title: str, results: list[SystemResult]) -> str:
                 continue
             row = r.rows[s]
             vals = " | ".join(f"{row.get(m, 0):.3f}" for m in metrics)
-            lat = f"{percentile(r.latencies_ms, 50):.1f} | {percentile(r.latencies_ms, 95):.1f}" if s == "all" else " | "
+            p50, p95 = percentile(r.latencies_ms, 50), percentile(r.latencies_ms, 95)
+            lat = f"{p50:.1f} | {p95:.1f}" if s == "all" else " | "
             lines.append(f"| {r.name} | {s} | {int(row['n'])} | {vals} | {lat} |")
     return "\n".join(lines) + "\n"

@@ -32,6 +32,8 @@ from retrieval.tokenize import detect_lang
 class ChunkParams:
     target_tokens: int = 250
     max_tokens: int = 400
+    # Sections shorter than this join a neighbour (0 = every section stands alone).
+    min_tokens: int = 150
 
 
 def render_url(template: str, *, path: str, anchor: str) -> str:
@@ -45,9 +47,7 @@ def chunk_document(
     project: str, doc: Document, *, url_template: str = "", params: ChunkParams = ChunkParams()
 ) -> list[Chunk]:
     if doc.format == "markdown":
-        pieces = chunk_markdown(
-            doc.text, title=doc.title, target_tokens=params.target_tokens, max_tokens=params.max_tokens
-        )
+        pieces = chunk_markdown(doc.text, title=doc.title, **vars(params))
     else:
         from ingest.chunking import Section, chunk_sections
 
@@ -77,6 +77,9 @@ def chunk_document(
     return chunks
 
 
+_DEFAULT_BM25 = BM25Params()
+
+
 class Ingester:
     def __init__(
         self,
@@ -84,7 +87,7 @@ class Ingester:
         store: BaseStore,
         embedder: BaseEmbedder,
         chunk_params: ChunkParams = ChunkParams(),
-        bm25: BM25Params = BM25Params(),
+        bm25: BM25Params = _DEFAULT_BM25,
         url_template: str = "",
         batch_chunks: int = 64,
     ) -> None:

@@ -145,7 +145,11 @@ def build_prompt(
 _MARKER_RE = re.compile(
     r"[\[【［]\s*(?:passage\s*|source\s*)?(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】］]", re.I
 )
-_SENTENCE_RE = re.compile(r"[^.!?。！？\n]+(?:[.!?。！？]+|\n|$)")
+# A sentence ends at . ! ? followed by space (not "3.10"), CJK end punctuation, or a line
+# break; [n] markers written just after the full stop stay with their sentence.
+_SENTENCE_RE = re.compile(
+    r"[^\n]*?(?:[.!?]+(?:\s*[\[【]\d{1,2}[\]】])*(?=\s|$)|[。！？]+(?:[\[【]\d{1,2}[\]】])*|\n|$)[ \t]*\n?"
+)
 
 
 @dataclass
@@ -167,7 +171,8 @@ def parse_markers(text: str) -> list[list[int]]:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s for s in (m.group(0) for m in _SENTENCE_RE.finditer(text)) if s.strip()]
+    """Sentences with their trailing whitespace: "".join(split_sentences(t)) == t."""
+    return [s for s in (m.group(0) for m in _SENTENCE_RE.finditer(text)) if s]
 
 
 def _overlap(sentence: str, passage_terms: set[str]) -> float:

@@ -153,6 +153,119 @@ def cmd_discord_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_github(args: argparse.Namespace) -> int:
+    import httpx
+
+    from ingest.github import GitHubError, fetch_github, write_export
+
+    owner, _, repo = args.repo.partition("/")
+    if not owner or not repo or "/" in repo:
+        print("error: give the repository as OWNER/REPO", file=sys.stderr)
+        return 2
+    settings = _settings()
+    include = ("discussions", "issues") if args.only is None else (args.only,)
+    try:
+        with httpx.Client() as client:
+            records = fetch_github(
+                owner,
+                repo,
+                settings.github_token,
+                client=client,
+                api_url=settings.github_api_url,
+                include=include,
+                limit=args.limit,
+            )
+    except GitHubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_export(records, Path(args.out))
+    print(f"wrote {len(records)} records to {args.out}")
+    print(f"ingest them with: ossqa ingest PROJECT --discussions {args.out}")
+    return 0
+
+
+def cmd_train_reranker(args: argparse.Namespace) -> int:
+    from retrieval.errors import BackendUnavailable
+    from retrieval.rerank.training.run import RerankerTrainConfig, TrainConfig, train_reranker
+    from service.container import build_components
+
+    settings = _settings()
+    config = RerankerTrainConfig(
+        generate=args.generate,
+        generate_max_seconds=args.generate_minutes * 60,
+        top_n=settings.rerank_top_n,
+        target_precision=args.target_precision,
+        train=TrainConfig(max_seconds=args.train_minutes * 60),
+    )
+    try:
+        components = build_components(settings)
+    except BackendUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    server = None
+    try:
+        if components.store.count(args.project) == 0:
+            print(f"error: project {args.project!r} has no chunks; ingest it first", file=sys.stderr)
+            return 1
+        complete = None
+        if config.generate > 0:
+            base_url = settings.llm_base_url
+            if not base_url:
+                from service.llm.local_server import LocalLLMServer
+                from service.llm.model_files import ensure_gguf
+
+                # Two slots: llama.cpp batches two questions for little more than one's cost.
+                server = LocalLLMServer(
+                    ensure_gguf(Path(settings.ossqa_data_dir)),
+                    threads=settings.llm_threads,
+                    ctx=settings.llm_ctx,
+                    parallel=2,
+                ).start()
+                base_url = server.base_url
+            complete = _sync_complete(
+                base_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s
+            )
+        manifest = train_reranker(
+            project=args.project,
+            store=components.store,
+            retriever=components.retriever,
+            embedder=components.embedder,
+            data_dir=Path(settings.ossqa_data_dir),
+            complete=complete,
+            config=config,
+            log=lambda msg: print(msg, flush=True),
+        )
+    finally:
+        if server is not None:
+            server.close()
+        components.close()
+    import json
+
+    print(json.dumps({k: manifest[k] for k in ("data", "training", "validation", "threshold")}, indent=1))
+    return 0
+
+
+def _sync_complete(base_url: str, model: str, api_key: str, timeout_s: float):  # noqa: ANN202
+    """A blocking `complete(prompt) -> str` over the shared OpenAI-compatible client, for the
+    question generator's worker threads (each call runs its own short event loop)."""
+    import asyncio
+
+    import httpx
+
+    from service.llm.base import Message
+    from service.llm.openai_compat import OpenAICompatLLM
+
+    async def one(prompt: str) -> str:
+        async with httpx.AsyncClient() as client:
+            llm = OpenAICompatLLM(
+                client, base_url=base_url, model=model, api_key=api_key, timeout_s=timeout_s
+            )
+            done = await llm.complete([Message("user", prompt)], max_tokens=48, temperature=0.7)
+            return done.text
+
+    return lambda prompt: asyncio.run(one(prompt))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.cli import run_eval
 
@@ -181,6 +294,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=cmd_llm)
+
+    p = sub.add_parser("fetch-github", help="export GitHub discussions and issues (needs GITHUB_TOKEN)")
+    p.add_argument("repo", help="OWNER/REPO")
+    p.add_argument("--out", required=True, help="export file (.json array or .jsonl)")
+    p.add_argument("--only", choices=["discussions", "issues"], default=None)
+    p.add_argument("--limit", type=int, default=None, help="most records of each kind (newest first)")
+    p.set_defaults(func=cmd_fetch_github)
+
+    p = sub.add_parser("train-reranker", help="fine-tune and calibrate the project's reranker")
+    p.add_argument("project")
+    p.add_argument("--generate", type=int, default=96, help="LLM-generated questions (0 = none)")
+    p.add_argument("--generate-minutes", type=float, default=12.0, help="time budget for generation")
+    p.add_argument("--train-minutes", type=float, default=15.0, help="time budget for the training loop")
+    p.add_argument("--target-precision", type=float, default=0.9, help="refusal threshold target")
+    p.set_defaults(func=cmd_train_reranker)
 
     p = sub.add_parser("eval", help="measure retrieval (and answers) on a question set")
     p.add_argument("what", choices=["retrieval"])

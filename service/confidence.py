@@ -28,7 +28,7 @@ from retrieval.tokenize import has_cjk, tokenize
 from retrieval.types import Hit
 
 # Fitted by eval/calibrate_refusal.py (see eval/results/refusal_calibration.md).
-FALLBACK_WEIGHTS = {"bias": -6.0, "cos": 9.0, "cover": 3.0, "oov": -6.0}
+FALLBACK_WEIGHTS = {"bias": -4.35, "cos": 1.85, "cover": 6.42, "oov": -7.43}
 FALLBACK_THRESHOLD = 0.5
 PASSAGE_CHARS = 800  # enough of a passage for its topic; keeps embedding fast
 TOP_PASSAGES = 4
@@ -85,14 +85,40 @@ class TermStats:
             return df, n, has_zh
 
 
+# Chinese question words are never in documentation, so they would read as "unknown terms".
+_ZH_QUESTION_WORDS = frozenset(
+    "如何 怎么 怎样 怎么办 什么 为什么 为何 哪个 哪些 哪里 是否 可以 能否 能不能 有没有 需要 应该 请问 "
+    "一下 问题 其他 无法 使用 如果 时候 这样 那么 还是 或者 我们 他们 自己 现在 已经".split()
+)
+
+
+# Generic English question words (stemmed): absent from a small corpus, but not a sign of an
+# unrelated question.
+_EN_QUESTION_WORDS = frozenset(
+    "mani much time way work use get make need want possibl best correct right differ happen "
+    "exampl tell explain anyon someon thing instead still alway never sure like pleas help".split()
+)
+
+
+def _judged_terms(question: str, corpus_has_zh: bool) -> set[str]:
+    terms = set()
+    for t in tokenize(question):
+        if has_cjk(t):
+            # Single characters are jieba fragments; CJK terms say nothing about English docs.
+            if not corpus_has_zh or len(t) < 2 or t in _ZH_QUESTION_WORDS:
+                continue
+        elif t in _EN_QUESTION_WORDS:
+            continue
+        terms.add(t)
+    return terms
+
+
 def lexical_features(
     question: str, passages: list[str], df: Counter[str], n_docs: int, corpus_has_zh: bool
 ) -> tuple[float, float]:
     """(cover, oov). Chinese terms are skipped for a corpus with no Chinese text, where their
     absence says nothing (a Chinese question about English docs)."""
-    terms = set(tokenize(question))
-    if not corpus_has_zh:
-        terms = {t for t in terms if not has_cjk(t)}
+    terms = _judged_terms(question, corpus_has_zh)
     if not terms:
         return 0.5, 0.0  # nothing to judge by: neutral
     in_passages = set()

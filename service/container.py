@@ -10,6 +10,7 @@ from ingest.pipeline import ChunkParams, Ingester
 from retrieval import HybridRetriever, RetrievalParams
 from retrieval.embedders import BaseEmbedder, create_embedder
 from retrieval.rerank.base import BaseReranker
+from retrieval.rerank.factory import create_reranker
 from retrieval.store import BaseStore, open_store
 from service.settings import Settings
 
@@ -27,7 +28,7 @@ class Components:
         return Ingester(
             store=self.store,
             embedder=self.embedder,
-            chunk_params=ChunkParams(s.chunk_target_tokens, s.chunk_max_tokens),
+            chunk_params=ChunkParams(s.chunk_target_tokens, s.chunk_max_tokens, s.chunk_min_tokens),
             url_template=s.url_template if url_template is None else url_template,
         )
 
@@ -57,4 +58,8 @@ def build_components(settings: Settings, *, embedder: BaseEmbedder | None = None
         api_key=settings.qdrant_api_key,
     )
     retriever = HybridRetriever(store=store, embedder=embedder, params=retrieval_params(settings))
+    # The trained per-project cross-encoder loads lazily; untrained projects keep the fused order.
+    retriever.reranker = create_reranker(
+        settings.reranker, data_dir=data_dir, embedder=embedder, threads=settings.rerank_threads
+    )
     return Components(settings=settings, store=store, embedder=embedder, retriever=retriever)

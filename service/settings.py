@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="Conversation/feedback DB; empty = SQLite in OSSQA_DATA_DIR")
 
     # Retrieval
-    embedding_model: Literal["use-multilingual", "minilm"] = Field(
+    embedding_model: Literal["use-multilingual", "minilm", "use+minilm"] = Field(
         "use-multilingual", description="Dense embedding model (packaged, offline)"
     )
     retrieval_top_k: int = Field(10, ge=1, le=50, description="Default number of hits returned")
@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="RRF constant k")
     chunk_target_tokens: int = Field(250, ge=50, description="Chunk size the chunker aims for")
     chunk_max_tokens: int = Field(400, ge=100, description="Largest chunk (code blocks may exceed it)")
+    chunk_min_tokens: int = Field(150, ge=0, description="Shorter sections join a neighbour (0 = never)")
     url_template: str = Field(
         "", description="Citation URL template, e.g. https://github.com/OWNER/REPO/blob/main/{path}#{anchor}"
     )
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
         "cross-encoder", description="Reranker; used when trained"
     )
     rerank_top_n: int = Field(20, ge=1, le=100, description="Fused candidates given to the reranker")
+    rerank_threads: int = Field(1, ge=1, le=16, description="Torch threads for reranking (1 is fastest here)")
     refusal_threshold: float | None = Field(
         None, description="Override the calibrated refusal threshold (0..1)"
     )
@@ -86,6 +88,15 @@ class Settings(BaseSettings):
 
     # Sources
     github_token: str = Field("", description="GitHub token for the live discussions/issues fetcher")
+    github_api_url: str = Field(
+        "https://api.github.com", description="GitHub REST API base (GitHub Enterprise: https://HOST/api/v3)"
+    )
+
+    @field_validator("refusal_threshold", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        # `REFUSAL_THRESHOLD=` (as in .env.example) means "not set", not "parse '' as a number".
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("refusal_threshold")
     @classmethod

@@ -21,7 +21,14 @@ def _minilm() -> BaseEmbedder:
     return MiniLMEmbedder()
 
 
+def _concat() -> BaseEmbedder:
+    from retrieval.embedders.concat import ConcatEmbedder
+
+    return ConcatEmbedder(create_embedder("use-multilingual"), create_embedder("minilm"))
+
+
 EMBEDDERS: dict[str, Callable[[], BaseEmbedder]] = {
+    "use+minilm": _concat,
     "use-multilingual": _use,
     "minilm": _minilm,
 }

@@ -74,5 +74,8 @@ class BaseStore(ABC):
     @abstractmethod
     def flush(self) -> None: ...
 
+    def optimize(self) -> None:
+        """Build search indexes after a large write (HNSW in the embedded engine)."""
+
     @abstractmethod
     def close(self) -> None: ...

@@ -81,6 +81,10 @@ class EdgeStore(BaseStore):
     def close(self) -> None:
         self._shard.close()
 
+    def optimize(self) -> None:
+        with self._write_lock:
+            self._shard.optimize()
+
     # -- reads --------------------------------------------------------------------------
     def _scroll(self, flt: qe.Filter, fields: list[str] | bool) -> Iterator[dict[str, Any]]:
         offset = None

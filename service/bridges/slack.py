@@ -140,4 +140,8 @@ async def slack_events(request: Request) -> Response:
     if handler is None:
         msg = "the Slack bridge is off: set SLACK_SIGNING_SECRET (and SLACK_BOT_TOKEN, SLACK_PROJECT)"
         return JSONResponse(error_body(msg, 503), status_code=503)
-    return await handler.handle(request)
+    response = await handler.handle(request)
+    if response.status_code == 401:  # Bolt's own body is terse; keep the service's error shape
+        msg = "invalid or stale Slack request signature (checked with SLACK_SIGNING_SECRET)"
+        return JSONResponse(error_body(msg, 401), status_code=401)
+    return response

@@ -4,6 +4,8 @@ their real wire format), and a canned answerer for bridge unit tests."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import queue
 import threading
@@ -137,3 +139,60 @@ class CannedAnswerer:
         for i in range(0, len(text), step):
             yield {"type": "token", "text": text[i : i + step]}
         yield {"type": "final", **asdict(self.answer)}
+
+
+def slack_signature(body: bytes, timestamp: int, secret: str) -> dict[str, str]:
+    """Slack's v0 scheme: HMAC-SHA256 over 'v0:{timestamp}:{body}'."""
+    digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
+
+
+@contextmanager
+def openai_server(reply: str) -> Iterator[RecordingServer]:
+    """An OpenAI-compatible `/v1/chat/completions` (plain and SSE stream) that always answers
+    `reply` and records the prompts it was shown (for tests about what the model sees)."""
+    holder: dict[str, RecordingServer] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            holder["s"].requests.put(Recorded("POST", self.path, dict(self.headers.items()), body))
+            req = json.loads(body or b"{}")
+            if req.get("stream"):
+                chunks = [
+                    {"choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
+                    for word in reply.split(" ")
+                ]
+                chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                out = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+                self._send(out.encode(), "text/event-stream")
+            else:
+                message = {"role": "assistant", "content": reply}
+                data = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+                self._send(
+                    json.dumps({"id": "x", "object": "chat.completion", **data}).encode(), "application/json"
+                )
+
+        def do_GET(self) -> None:
+            self._send(json.dumps({"data": [{"id": "local"}]}).encode(), "application/json")
+
+        def _send(self, out: bytes, ctype: str) -> None:
+            self.send_response(200)
+            self.send_header("content-type", ctype)
+            self.send_header("content-length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    holder["s"] = RecordingServer(url=f"http://127.0.0.1:{httpd.server_address[1]}")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield holder["s"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -117,7 +117,8 @@ def test_quote_is_verbatim_and_supported() -> None:
 
 
 def test_quote_skips_markup() -> None:
-    text = "## Plain validators {#plain}\n\n```python\nx = 1\n```\nA plain validator replaces the core validation."
+    text = "## Plain validators {#plain}\n\n```python\nx = 1\n```\n"
+    text += "A plain validator replaces the core validation."
     assert best_quote(text) == "A plain validator replaces the core validation."
 
 
@@ -133,7 +134,8 @@ def test_refusal_in_question_language_with_links() -> None:
 def test_model_declined() -> None:
     assert model_declined("The passages do not contain information about PyInstaller.")
     assert not model_declined(
-        "Add CORSMiddleware to the application and list the origins [1]. The passages do not mention wildcards."
+        "Add CORSMiddleware to the application and list the origins [1]. "
+        "The passages do not mention wildcards."
     )
 
 

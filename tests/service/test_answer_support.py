@@ -46,7 +46,9 @@ def test_lexical_features_flag_unknown_project_names() -> None:
     df = Counter({"valid": 50, "field": 40, "model": 60})
     cover, oov = lexical_features("How do I define a peewee model field?", ["a model field"], df, 100, False)
     assert oov > 0.3 and 0 < cover < 1
-    cover2, oov2 = lexical_features("How do I validate a model field?", ["validate a model field"], df, 100, False)
+    cover2, oov2 = lexical_features(
+        "How do I validate a model field?", ["validate a model field"], df, 100, False
+    )
     assert oov2 == 0 and cover2 == 1.0
 
 

@@ -66,9 +66,11 @@ def env(tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder) -> Ite
             discord_project="demo",
             llm_base_url=f"{discord.url}/v1",  # never called: canned answerer
         )
-        app = create_app(settings, components=build_components(settings, embedder=embedder))
+        components = build_components(settings, embedder=embedder)
+        app = create_app(settings, components=components)
         with live_app(app) as url:
             yield DiscordEnv(url=url, discord=discord, app=app)
+        components.close()
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from retrieval.embedders import BaseEmbedder
@@ -19,11 +20,17 @@ from service.settings import Settings
 ADMIN = {"Authorization": "Bearer admin-secret"}
 
 
-def make_app(data_dir: Path, embedder: BaseEmbedder, admin_key: str = "admin-secret") -> FastAPI:
+@contextmanager
+def running(data_dir: Path, embedder: BaseEmbedder, admin_key: str = "admin-secret") -> Iterator[TestClient]:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, ossqa_data_dir=data_dir, rate_limit_per_min=0, ossqa_admin_key=admin_key
     )
-    return create_app(settings, components=build_components(settings, embedder=embedder))
+    components = build_components(settings, embedder=embedder)
+    try:
+        with TestClient(create_app(settings, components=components)) as client:
+            yield client
+    finally:
+        components.close()  # the embedded store allows one process (and one opener) at a time
 
 
 def vote(project: str, rating: str, **extra: object) -> dict[str, object]:
@@ -31,7 +38,7 @@ def vote(project: str, rating: str, **extra: object) -> dict[str, object]:
 
 
 def test_feedback_is_stored_and_exported_and_survives_restart(tmp_path: Path, embedder: BaseEmbedder) -> None:
-    with TestClient(make_app(tmp_path, embedder)) as client:
+    with running(tmp_path, embedder) as client:
         r = client.post(
             "/feedback", json=vote("fastapi", "up", question="cors?", answer="Use it [1].", turn=0)
         )
@@ -42,7 +49,7 @@ def test_feedback_is_stored_and_exported_and_survives_restart(tmp_path: Path, em
         assert client.post("/feedback", json=vote("pydantic", "up")).status_code == 201
 
     assert (tmp_path / "feedback.sqlite3").exists()
-    with TestClient(make_app(tmp_path, embedder)) as client:  # a new process on the same data dir
+    with running(tmp_path, embedder) as client:  # a new process on the same data dir
         rows = client.get("/admin/feedback", params={"project": "fastapi"}, headers=ADMIN).json()
         assert rows["count"] == 2
         assert [(r["rating"], r["turn"]) for r in rows["feedback"]] == [("up", 0), ("down", 1)]
@@ -68,17 +75,17 @@ def test_feedback_is_stored_and_exported_and_survives_restart(tmp_path: Path, em
 def test_bad_feedback_is_422_with_a_clear_message(
     tmp_path: Path, embedder: BaseEmbedder, body: dict[str, object], fragment: str
 ) -> None:
-    with TestClient(make_app(tmp_path, embedder)) as client:
+    with running(tmp_path, embedder) as client:
         r = client.post("/feedback", json=body)
     assert r.status_code == 422
     assert r.json()["ok"] is False and fragment in r.json()["error"]
 
 
 def test_export_needs_the_admin_key(tmp_path: Path, embedder: BaseEmbedder) -> None:
-    with TestClient(make_app(tmp_path, embedder)) as client:
+    with running(tmp_path, embedder) as client:
         assert client.get("/admin/feedback").status_code == 401
         assert client.get("/admin/feedback", headers={"Authorization": "Bearer nope"}).status_code == 401
-    with TestClient(make_app(tmp_path, embedder, admin_key="")) as client:
+    with running(tmp_path, embedder, admin_key="") as client:
         r = client.get("/admin/feedback", headers=ADMIN)
         assert r.status_code == 403 and "OSSQA_ADMIN_KEY" in r.json()["error"]
 

@@ -66,7 +66,9 @@ def app(tmp_path: Path, embedder: BaseEmbedder) -> Iterator[FastAPI]:
         ossqa_admin_key="admin-secret",
         allowed_origins="https://docs.example",
     )
-    yield create_app(settings, components=build_components(settings, embedder=embedder))
+    components = build_components(settings, embedder=embedder)
+    yield create_app(settings, components=components)
+    components.close()
 
 
 def test_third_request_in_a_minute_gets_429_with_retry_after(app: FastAPI) -> None:

@@ -81,9 +81,11 @@ def env(tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder) -> Ite
             slack_project="demo",
             llm_base_url=f"{slack.url}/v1",  # never called: the bridge tests use a canned answerer
         )
-        app = create_app(settings, components=build_components(settings, embedder=embedder))
+        components = build_components(settings, embedder=embedder)
+        app = create_app(settings, components=components)
         with live_app(app) as url:
             yield SlackEnv(url=url, slack=slack, app=app)
+        components.close()
 
 
 @pytest.fixture
@@ -116,6 +118,7 @@ def test_bad_or_stale_signature_is_401(slack_env: SlackEnv, headers) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "nope"}).encode()
     r = slack_env.post(body, "application/json", headers=headers(body))
     assert r.status_code == 401
+    assert r.json()["ok"] is False and "signature" in r.json()["error"]
     assert "nope" not in r.text
     assert slack_env.answerer.calls == []
 
@@ -255,9 +258,10 @@ def test_slack_off_without_signing_secret(tmp_path: Path, embedder: BaseEmbedder
     from fastapi.testclient import TestClient
 
     settings = Settings(_env_file=None, ossqa_data_dir=tmp_path, rate_limit_per_min=0)  # type: ignore[call-arg]
-    app = create_app(settings, components=build_components(settings, embedder=embedder))
-    with TestClient(app) as client:
+    components = build_components(settings, embedder=embedder)
+    with TestClient(create_app(settings, components=components)) as client:
         r = client.post("/slack/events", json={"type": "url_verification", "challenge": "x"})
+    components.close()
     assert r.status_code == 503
     assert "SLACK_SIGNING_SECRET" in r.json()["error"]
 

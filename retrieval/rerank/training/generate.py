@@ -87,9 +87,11 @@ def generate_questions(
     langs: Sequence[str] = ("en", "zh"),
     cache_file: Path | None = None,
     workers: int = 2,
+    max_seconds: float | None = None,
 ) -> list[GeneratedQuestion]:
     """About `count` questions in total, split over `langs`, each from a different passage
-    where the corpus allows it. Failed or unusable generations are skipped, not retried."""
+    where the corpus allows it. Failed or unusable generations are skipped, not retried;
+    past `max_seconds` the remaining ones are skipped (the cache keeps what was made)."""
     cached: dict[tuple[str, str], GeneratedQuestion] = {}
     if cache_file is not None and cache_file.exists():
         for line in cache_file.read_text(encoding="utf-8").splitlines():
@@ -99,8 +101,12 @@ def generate_questions(
     jobs = [(p, langs[i % len(langs)]) for i, p in enumerate(picked)]
     todo = [(p, lang) for p, lang in jobs if (p.key, lang) not in cached]
 
+    deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+
     def one(job: tuple[Passage, str]) -> GeneratedQuestion | None:
         p, lang = job
+        if deadline is not None and time.monotonic() > deadline:
+            return None
         body = f"{p.breadcrumb}\n{p.text}"[:_PASSAGE_CHARS]
         t0 = time.perf_counter()
         try:

@@ -1,0 +1,175 @@
+"""The per-project fine-tuned cross-encoder reranker with a calibrated probability.
+
+    reranker = CrossEncoderReranker(data_dir=Path(".data"), embedder=embedder)
+    hits = reranker.rerank("How do I read other fields in a validator?", hits, project="pydantic")
+    hits[0].scores["rerank"]      # probability that this passage answers the question
+    reranker.threshold("pydantic")  # refusal threshold fitted at training time, or None
+
+Each project's model lives in OSSQA_DATA_DIR/models/<project>/reranker/ (written by
+`ossqa train-reranker`). A project without one keeps the fused order and gets no
+`rerank` score, so the caller knows there is no calibrated probability to refuse on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.embedders.base import BaseEmbedder
+from retrieval.rerank.base import BaseReranker
+from retrieval.rerank.features import FEATURES, feature_matrix, logistic, query_lang
+from retrieval.rerank.training.passages import pair_text, text_key
+from retrieval.types import Hit
+
+MANIFEST = "manifest.json"
+CALIBRATOR = "calibrator.json"
+VECTORS = "vectors.npz"
+
+
+def model_dir(data_dir: Path, project: str) -> Path:
+    return Path(data_dir) / "models" / project / "reranker"
+
+
+class ProjectModel:
+    """One project's trained scorer: the cross-encoder (int8 on CPU), the cached dense
+    vectors of its passages and the per-language logistic calibrator."""
+
+    def __init__(self, folder: Path, *, embedder: BaseEmbedder | None, quantize: bool = True) -> None:
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        self.folder = Path(folder)
+        self.manifest: dict[str, Any] = json.loads((self.folder / MANIFEST).read_text(encoding="utf-8"))
+        self.max_length = int(self.manifest.get("max_length", 128))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
+        model = AutoModelForSequenceClassification.from_pretrained(str(self.folder)).eval()
+        if quantize:
+            # Dynamic int8 on the Linear layers: ~2-3x faster on CPU, same ranking (see
+            # eval/bench_rerank.py); the file stays fp32 so it can be fine-tuned again.
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        self.model = model
+        cal_file = self.folder / CALIBRATOR
+        self.calibrator: dict[str, Any] = (
+            json.loads(cal_file.read_text(encoding="utf-8")) if cal_file.exists() else {}
+        )
+        self.embedder = embedder
+        self.vectors: dict[str, np.ndarray] = {}
+        vec_file = self.folder / VECTORS
+        same_embedder = embedder is not None and self.manifest.get("embedder") == embedder.name
+        if vec_file.exists() and same_embedder:
+            data = np.load(vec_file)
+            self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        self._lock = threading.Lock()
+
+    def ce_logits(self, query: str, passages: list[str], *, batch_size: int = 32) -> np.ndarray:
+        import torch
+
+        out = []
+        for start in range(0, len(passages), batch_size):
+            batch = passages[start : start + batch_size]
+            enc = self.tokenizer(
+                [query] * len(batch),
+                batch,
+                truncation="longest_first",
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            with torch.inference_mode():
+                out.append(self.model(**enc).logits.squeeze(-1).float().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def dense_cos(self, query: str, hits: list[Hit]) -> np.ndarray:
+        if self.embedder is None:
+            return np.zeros(len(hits))
+        texts = [pair_text(h.breadcrumb, h.title, h.text) for h in hits]
+        keys = [text_key(h.text) for h in hits]
+        missing = [i for i, k in enumerate(keys) if k not in self.vectors]
+        if missing:  # passages changed since training: embed them once and remember
+            vecs = self.embedder.embed_documents([texts[i] for i in missing])
+            with self._lock:
+                for i, v in zip(missing, vecs, strict=True):
+                    self.vectors[keys[i]] = v
+        q = self.embedder.embed_query(query)
+        return np.array([float(self.vectors[k] @ q) for k in keys])
+
+    def features(self, query: str, hits: list[Hit]) -> np.ndarray:
+        texts = [pair_text(h.breadcrumb, h.title, h.text) for h in hits]
+        return feature_matrix(self.ce_logits(query, texts), self.dense_cos(query, hits), query, texts)
+
+    def probabilities(self, query: str, features: np.ndarray) -> np.ndarray:
+        weights = self.calibrator.get(query_lang(query)) or self.calibrator.get("all")
+        if not weights:  # no calibrator: squash the raw cross-encoder logit
+            return 1.0 / (1.0 + np.exp(-features[:, FEATURES.index("ce_logit")]))
+        return logistic(features, weights)
+
+
+class CrossEncoderReranker(BaseReranker):
+    """Loads each project's model lazily on first use and reloads it after retraining."""
+
+    name = "cross-encoder"
+
+    def __init__(
+        self, *, data_dir: Path, embedder: BaseEmbedder | None = None, threads: int = 1, quantize: bool = True
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.embedder = embedder
+        self.threads = threads
+        self.quantize = quantize
+        self._models: dict[str, tuple[float, ProjectModel]] = {}
+        self._lock = threading.Lock()
+
+    def model(self, project: str) -> ProjectModel | None:
+        manifest = model_dir(self.data_dir, project) / MANIFEST
+        try:
+            mtime = manifest.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        with self._lock:
+            cached = self._models.get(project)
+            if cached is None or cached[0] != mtime:
+                import torch
+
+                # One thread per request measured fastest on 2 shared cores (eval/bench_rerank.py).
+                torch.set_num_threads(self.threads)
+                pm = ProjectModel(manifest.parent, embedder=self.embedder, quantize=self.quantize)
+                self._models[project] = (mtime, pm)
+            return self._models[project][1]
+
+    def rerank(self, query: str, hits: list[Hit], *, project: str) -> list[Hit]:
+        pm = self.model(project)
+        if pm is None or not hits:
+            return hits
+        feats = pm.features(query, hits)
+        probs = pm.probabilities(query, feats)
+        ce = feats[:, FEATURES.index("ce_logit")]
+        scored = [
+            replace(h, score=float(p), scores={**h.scores, "rerank": float(p), "ce": float(c)})
+            for h, p, c in zip(hits, probs, ce, strict=True)
+        ]
+        # Stable sort: equal probabilities keep the fused order.
+        return sorted(scored, key=lambda h: -h.score)
+
+    def threshold(self, project: str) -> float | None:
+        pm = self.model(project)
+        if pm is None:
+            return None
+        value = (pm.manifest.get("threshold") or {}).get("value")
+        return float(value) if value is not None else None
+
+    def describe(self, project: str) -> dict[str, Any]:
+        pm = self.model(project)
+        if pm is None:
+            return {
+                "name": self.name,
+                "trained": False,
+                "note": f"no trained model; run `ossqa train-reranker {project}` (fused order is used)",
+            }
+        return {"name": self.name, "trained": True, **pm.manifest}

@@ -1,0 +1,23 @@
+"""Rerankers by name (RERANKER). A new reranker adds one line here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from retrieval.embedders.base import BaseEmbedder
+from retrieval.rerank.base import BaseReranker
+from retrieval.rerank.noop import NoopReranker
+
+RERANKERS = ("cross-encoder", "none")
+
+
+def create_reranker(
+    name: str, *, data_dir: Path, embedder: BaseEmbedder | None = None, threads: int = 1
+) -> BaseReranker:
+    if name == "none":
+        return NoopReranker()
+    if name == "cross-encoder":
+        from retrieval.rerank.cross_encoder import CrossEncoderReranker
+
+        return CrossEncoderReranker(data_dir=data_dir, embedder=embedder, threads=threads)
+    raise ValueError(f"unknown reranker {name!r}; choose one of {list(RERANKERS)}")

