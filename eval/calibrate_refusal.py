@@ -73,8 +73,8 @@ def generate_answerable(payloads: list[dict], n: int, project: str, rng: random.
     return out
 
 
-def load_offtopic() -> list[str]:
-    lines = (HERE / "data" / "offtopic_questions.txt").read_text(encoding="utf-8").splitlines()
+def load_lines(name: str) -> list[str]:
+    lines = (HERE / "data" / name).read_text(encoding="utf-8").splitlines()
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
@@ -94,26 +94,28 @@ def main() -> None:
     try:
         rng = random.Random(args.seed)
         payloads = list(comps.store.payloads(args.project))
-        pos = generate_answerable(payloads, args.n, args.project, rng)
-        neg = load_offtopic()
+        written = load_lines(f"{args.project}_questions.txt") if args.project == "fastapi" else []
+        pos = generate_answerable(payloads, args.n, args.project, rng) + written
+        neg = load_lines("offtopic_questions.txt")
         stats = TermStats(comps.store)
         rows = []
         for label, questions in ((1, pos), (0, neg)):
             for q in questions:
                 hits = comps.retriever.search(args.project, q, top_k=8)
                 f = fallback_features(q, hits, comps.embedder, stats, args.project)
-                rows.append((label, f.cos, f.cover, f.oov, has_cjk(q)))
+                rows.append((label, f.cos, f.cover, f.oov, f.oov_plain))
     finally:
         comps.close()
     y = np.array([r[0] for r in rows])
-    x = np.array([r[1:4] for r in rows])
-    names = ["cos", "cover", "oov"]
+    x = np.array([r[1:5] for r in rows])
+    all_names = ["cos", "cover", "oov", "oov_plain"]
+    names = list(all_names)
     model = LogisticRegression(C=10.0, class_weight="balanced").fit(x, y)
     if model.coef_[0][0] < 0:
         # A higher similarity never means "less answerable": drop cos rather than learn noise.
-        names = ["cover", "oov"]
+        names = all_names[1:]
         model = LogisticRegression(C=10.0, class_weight="balanced").fit(x[:, 1:], y)
-    cols = [["cos", "cover", "oov"].index(n) for n in names]
+    cols = [all_names.index(n) for n in names]
     prob = model.predict_proba(x[:, cols])[:, 1]
     weights = {"bias": float(model.intercept_[0]), "cos": 0.0}
     weights.update(dict(zip(names, (float(w) for w in model.coef_[0]), strict=True)))
@@ -122,17 +124,21 @@ def main() -> None:
         f"{len(neg)} hand-written off-topic)",
         "",
         f"AUC: blend {roc_auc_score(y, prob):.3f}; cos alone {roc_auc_score(y, x[:, 0]):.3f}; "
-        f"cover alone {roc_auc_score(y, x[:, 1]):.3f}; -oov alone {roc_auc_score(y, -x[:, 2]):.3f}",
+        f"cover alone {roc_auc_score(y, x[:, 1]):.3f}; -oov alone {roc_auc_score(y, -x[:, 2]):.3f}; "
+        f"-oov_plain alone {roc_auc_score(y, -x[:, 3]):.3f}",
         "",
         "weights: " + ", ".join(f"{k}={v:.2f}" for k, v in weights.items()),
         "",
-        "| threshold | answerable kept | off-topic refused |",
-        "|---|---|---|",
+        "| threshold | answerable kept | hand-written answerable kept | off-topic refused |",
+        "|---|---|---|---|",
     ]
+    hand = np.zeros(len(y), dtype=bool)
+    hand[len(pos) - len(written) : len(pos)] = True
     for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         kept = float(np.mean(prob[y == 1] >= t))
+        kept_hand = float(np.mean(prob[hand] >= t)) if hand.any() else float("nan")
         refused = float(np.mean(prob[y == 0] < t))
-        lines.append(f"| {t:.1f} | {kept:.1%} | {refused:.1%} |")
+        lines.append(f"| {t:.1f} | {kept:.1%} | {kept_hand:.1%} | {refused:.1%} |")
     text = "\n".join(lines) + "\n"
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -54,22 +54,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 0 if job.get("state") == "done" else 1
 
     from ingest.errors import IngestError
-    from ingest.run import run_ingest
     from retrieval.errors import BackendUnavailable
     from service.container import build_components
 
     try:
         components = build_components(settings)
-    except BackendUnavailable as exc:
+    except (BackendUnavailable, IngestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        report = run_ingest(
-            components.ingester(args.url_template),
-            args.project,
-            path=path,
-            discussions=discussions,
-            progress=True,
+        report = components.ingest(
+            args.project, path=path, discussions=discussions, url_template=args.url_template, progress=True
         )
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -84,10 +79,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.main import create_app
-    from service.server_file import remove_server_file, write_server_file
+    from service.server_file import remove_server_file, running_server, write_server_file
 
     # Serving for people: warm the local model now rather than on the first question.
     settings = _settings(host=args.host, port=args.port, llm_autostart=True)
+    other = running_server(settings.ossqa_data_dir) if not settings.qdrant_url else None
+    if other is not None:
+        where = f"pid {other.pid} at {other.url}"
+        print(f"error: {settings.ossqa_data_dir} is already served by {where}", file=sys.stderr)
+        return 1
     app = create_app(settings)
     info = write_server_file(settings.ossqa_data_dir, f"http://{settings.host}:{settings.port}")
     app.state.local_token = info.token

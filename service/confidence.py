@@ -16,6 +16,7 @@ Which score and threshold are used, in order:
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -28,8 +29,8 @@ from retrieval.tokenize import has_cjk, tokenize
 from retrieval.types import Hit
 
 # Fitted by eval/calibrate_refusal.py (see eval/results/refusal_calibration.md).
-FALLBACK_WEIGHTS = {"bias": -4.35, "cos": 1.85, "cover": 6.42, "oov": -7.43}
-FALLBACK_THRESHOLD = 0.5
+FALLBACK_WEIGHTS = {"bias": -4.36, "cos": 1.42, "cover": 6.53, "oov": -7.11}
+FALLBACK_THRESHOLD = 0.4  # calibration: 94% of answerable kept, 91% of off-topic refused
 PASSAGE_CHARS = 800  # enough of a passage for its topic; keeps embedding fast
 TOP_PASSAGES = 4
 
@@ -39,9 +40,10 @@ class Features:
     cos: float
     cover: float
     oov: float
+    oov_plain: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"cos": self.cos, "cover": self.cover, "oov": self.oov}
+        return {"cos": self.cos, "cover": self.cover, "oov": self.oov, "oov_plain": self.oov_plain}
 
 
 @dataclass(frozen=True)
@@ -113,26 +115,47 @@ def _judged_terms(question: str, corpus_has_zh: bool) -> set[str]:
     return terms
 
 
+# Name-like words: Capitalised mid-sentence, CamelCase, with digits/underscores/dots, or in
+# backticks. Only these count as "unknown to this project" (PyInstaller, Zod, peewee_model);
+# a plain word missing from a small corpus ("swapping") says nothing.
+_NAME_RE = re.compile(r"`([^`]+)`|(?<![.?!]\s)(?<!^)\b([A-Z][A-Za-z0-9]+)|\b(\w*[a-z][A-Z_0-9.]\w*)")
+
+
+def _name_terms(question: str) -> set[str]:
+    terms: set[str] = set()
+    for m in _NAME_RE.finditer(question.strip()):
+        terms.update(tokenize(next(g for g in m.groups() if g)))
+    return terms
+
+
 def lexical_features(
     question: str, passages: list[str], df: Counter[str], n_docs: int, corpus_has_zh: bool
-) -> tuple[float, float]:
-    """(cover, oov). Chinese terms are skipped for a corpus with no Chinese text, where their
-    absence says nothing (a Chinese question about English docs)."""
+) -> tuple[float, float, float]:
+    """(cover, oov, oov_plain), IDF-weighted shares of the question's judged terms:
+    cover = known terms found in the top passages; oov = name-like terms found nowhere in the
+    project; oov_plain = plain words found nowhere (weak evidence: "swapping" may simply not
+    occur in a small corpus). Chinese terms are skipped for a corpus with no Chinese text,
+    where their absence says nothing."""
     terms = _judged_terms(question, corpus_has_zh)
     if not terms:
-        return 0.5, 0.0  # nothing to judge by: neutral
-    in_passages = set()
+        return 0.5, 0.0, 0.0  # nothing to judge by: neutral
+    names = _name_terms(question)
+    in_passages: set[str] = set()
     for p in passages:
         in_passages.update(tokenize(p))
-    total = cover = oov = 0.0
+    total = known = cover = oov = plain = 0.0
     for t in terms:
         idf = math.log(1.0 + (n_docs + 1) / (df.get(t, 0) + 0.5))
         total += idf
-        if t in in_passages:
-            cover += idf
-        if df.get(t, 0) == 0:
+        if df.get(t, 0) > 0:
+            known += idf
+            cover += idf if t in in_passages else 0.0
+        elif t in names:
             oov += idf
-    return cover / total, oov / total
+        else:
+            plain += idf
+    cover_share = cover / (known + oov) if known + oov > 0 else 0.5
+    return cover_share, oov / total, plain / total
 
 
 def fallback_features(
@@ -143,12 +166,12 @@ def fallback_features(
     q = embedder.embed_query(question)
     cos = float(np.max(embedder.embed_documents(texts) @ q)) if texts else 0.0
     df, n, has_zh = stats.get(project)
-    cover, oov = lexical_features(question, texts, df, n, has_zh)
-    return Features(cos=cos, cover=cover, oov=oov)
+    cover, oov, plain = lexical_features(question, texts, df, n, has_zh)
+    return Features(cos=cos, cover=cover, oov=oov, oov_plain=plain)
 
 
 def blend(features: Features, weights: dict[str, float] = FALLBACK_WEIGHTS) -> float:
-    z = weights["bias"] + sum(weights[k] * v for k, v in features.as_dict().items())
+    z = weights["bias"] + sum(weights.get(k, 0.0) * v for k, v in features.as_dict().items())
     return 1.0 / (1.0 + math.exp(-z))
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.manifest import check_manifest, record_ingest
 from ingest.pipeline import ChunkParams, Ingester
+from ingest.run import run_ingest
+from ingest.types import IngestReport
 from retrieval import HybridRetriever, RetrievalParams
 from retrieval.embedders import BaseEmbedder, create_embedder
 from retrieval.rerank.base import BaseReranker
@@ -32,6 +35,26 @@ class Components:
             url_template=s.url_template if url_template is None else url_template,
         )
 
+    def ingest(
+        self,
+        project: str,
+        *,
+        path: Path | None = None,
+        discussions: Path | None = None,
+        url_template: str | None = None,
+        progress: bool = False,
+    ) -> IngestReport:
+        """Run one ingest job and record it in the manifest."""
+        report = run_ingest(
+            self.ingester(url_template), project, path=path, discussions=discussions, progress=progress
+        )
+        documents: dict[str, str] = {}
+        for p, hashes in self.store.doc_hashes(project).items():
+            documents[p] = ",".join(sorted(hashes))
+        summary = {k: v for k, v in vars(report).items() if k != "errors"} | {"errors": len(report.errors)}
+        record_ingest(Path(self.settings.ossqa_data_dir), project, summary, documents)
+        return report
+
     def close(self) -> None:
         self.store.flush()
         self.store.close()
@@ -50,6 +73,21 @@ def build_components(settings: Settings, *, embedder: BaseEmbedder | None = None
     data_dir = Path(settings.ossqa_data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     embedder = embedder or create_embedder(settings.embedding_model)
+    check_manifest(
+        data_dir,
+        {
+            "embedding_model": embedder.name,
+            "dim": embedder.dim,
+            "collection": settings.qdrant_collection,
+            "qdrant_url": settings.qdrant_url,
+            "chunking": {
+                "target_tokens": settings.chunk_target_tokens,
+                "max_tokens": settings.chunk_max_tokens,
+                "min_tokens": settings.chunk_min_tokens,
+                "overlap_tokens": 0,
+            },
+        },
+    )
     store = open_store(
         data_dir=data_dir,
         dim=embedder.dim,

@@ -8,7 +8,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ingest.run import run_ingest
 from service.api.schemas import IngestJobCreate, IngestJobPublic
 from service.container import Components
 
@@ -38,11 +37,11 @@ class IngestJobs:
     def _run(self, job_id: str, req: IngestJobCreate) -> None:
         self._set(job_id, state="running")
         try:
-            report = run_ingest(
-                self._components.ingester(req.url_template),
+            report = self._components.ingest(
                 req.project,
                 path=Path(req.path) if req.path else None,
                 discussions=Path(req.discussions) if req.discussions else None,
+                url_template=req.url_template,
             )
             self._set(job_id, state="done", summary=report.summary())
         except Exception as exc:  # reported to the caller through the job, not raised

@@ -4,8 +4,9 @@
   missing signature gets 401, as Discord requires.
 - PING (type 1) -> `{"type": 1}`.
 - `/ask question:...` (type 2) -> a deferred response (type 5, "thinking…") at once, then the
-  answer replaces it through the webhook API:
-  `PATCH {DISCORD_API_BASE}/webhooks/{application_id}/{token}/messages/@original`.
+  answer as a follow-up message through the webhook API (the first follow-up after a deferral
+  takes the place of the "thinking…" message):
+  `POST {DISCORD_API_BASE}/webhooks/{application_id}/{interaction_token}`.
 - `ossqa discord-register` creates the `/ask` command (`register_commands`).
 
 Discord app setup: Interactions Endpoint URL = `https://HOST/discord/interactions`.
@@ -71,7 +72,7 @@ def _message(content: str, *, ephemeral: bool = False) -> dict[str, Any]:
 
 
 async def send_answer(app: FastAPI, settings: Settings, interaction: dict[str, Any], question: str) -> None:
-    """Answer, then replace the deferred "thinking…" message through the webhook API."""
+    """Answer, then send it as the interaction's follow-up message through the webhook API."""
     project = settings.discord_project
     try:
         answer = await ask(app, project, question, None)
@@ -80,14 +81,12 @@ async def send_answer(app: FastAPI, settings: Settings, interaction: dict[str, A
         answer = error_answer(exc)
     content = discord_text(answer, project)
     app_id = interaction.get("application_id") or settings.discord_app_id
-    url = (
-        f"{settings.discord_api_base.rstrip('/')}/webhooks/{app_id}/{interaction['token']}/messages/@original"
-    )
+    url = f"{settings.discord_api_base.rstrip('/')}/webhooks/{app_id}/{interaction['token']}"
     # allowed_mentions: model output must never ping @everyone or a user.
     payload = {"content": content, "allowed_mentions": {"parse": []}}
     try:
         async with httpx.AsyncClient(timeout=15) as client:
-            resp = await client.patch(url, json=payload)
+            resp = await client.post(url, json=payload)
             resp.raise_for_status()
     except httpx.HTTPError as exc:
         log.error("discord follow-up failed: %s", exc)

@@ -176,11 +176,13 @@ def _ingest_env(data_dir: Path) -> dict[str, str]:
     env.update(
         OSSQA_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1"
     )
+    # Redraw the progress bar on every file, so the test acts on exact counts.
+    env.update(TQDM_MININTERVAL="0", TQDM_MINITERS="1")
     return env
 
 
 def _kill_when_half_done(cmd: list[str], env: dict[str, str]) -> tuple[int, int, int]:
-    """Run the ingest and SIGKILL it once its progress bar shows half the files done.
+    """Run the ingest and SIGKILL it once its progress bar shows half of the files started.
 
     Returns (return code, files done when killed, total files)."""
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -212,19 +214,26 @@ def _kill_when_half_done(cmd: list[str], env: dict[str, str]) -> tuple[int, int,
 def test_sigkill_mid_ingest_then_rerun_matches_a_clean_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    names = [f"topic-{i:02d}" for i in range(60)]
+    names = [f"topic-{i:02d}" for i in range(40)]
     root = corpus(tmp_path / "corpus", names)
     killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
+    store_dir = killed_dir / "qdrant" / "ossqa_chunks"
+    # Fixed model and chunking (not the defaults) so the sizes below hold: one chunk per
+    # section, 64 chunks per write batch; the subprocess inherits these.
+    monkeypatch.setenv("EMBEDDING_MODEL", "use-multilingual")
+    monkeypatch.setenv("CHUNK_MIN_TOKENS", "0")
+    monkeypatch.setenv("CHUNK_TARGET_TOKENS", "250")
+    monkeypatch.setenv("CHUNK_MAX_TOKENS", "400")
 
     # 1. The killed store starts from an older version of the corpus, so the interrupted run
     #    leaves old versions, new versions and half-written documents behind.
     monkeypatch.setenv("OSSQA_DATA_DIR", str(killed_dir))
     assert main(["ingest", "demo", str(root)]) == 0
+    v1 = _snapshot(store_dir)
     for i, name in enumerate(names):
-        if i % 2 == 0:
-            (root / f"docs/{name}.md").write_text(
-                section_doc(name, sections=4, words=90, seed=1), encoding="utf-8"
-            )
+        if i % 5:  # four of every five pages change and grow to 7 chunks: ~220 in all
+            text = section_doc(name, sections=6, words=90, seed=1)
+            (root / f"docs/{name}.md").write_text(text, encoding="utf-8")
     for name in names[-4:]:
         (root / f"docs/{name}.md").unlink()
     write_files(root, {f"docs/new-{i}.md": section_doc(f"new-{i}", sections=3, words=90) for i in range(4)})
@@ -233,6 +242,9 @@ def test_sigkill_mid_ingest_then_rerun_matches_a_clean_run(
     code, done, total = _kill_when_half_done(cmd, _ingest_env(killed_dir))
     assert code == -signal.SIGKILL, f"ingest was not killed mid-way (exit {code})"
     assert 0 < done < total
+    # The kill hit a half-updated store: some pages already in their new version.
+    partial = _snapshot(store_dir)
+    assert set(partial) - set(v1) and set(partial) & set(v1)
 
     # 2. Rerun on the killed store; 3. a clean run on a fresh store.
     assert main(["ingest", "demo", str(root)]) == 0
@@ -240,12 +252,34 @@ def test_sigkill_mid_ingest_then_rerun_matches_a_clean_run(
     assert main(["ingest", "demo", str(root)]) == 0
     capsys.readouterr()
 
-    stores = {}
-    for name, data_dir in (("killed", killed_dir), ("clean", clean_dir)):
-        store = EdgeStore(data_dir / "qdrant" / "ossqa_chunks", dim=512)
-        stores[name] = (store_state(store), paths_in(store, "demo"))
+    final, clean = _snapshot(store_dir), _snapshot(clean_dir / "qdrant" / "ossqa_chunks")
+    assert final == clean  # same point ids with the same payloads: no duplicates, nothing stale
+    assert final != partial
+    store = EdgeStore(clean_dir / "qdrant" / "ossqa_chunks", dim=512)
+    paths = set(paths_in(store, "demo"))
+    store.close()
+    assert paths == {f"docs/{n}.md" for n in names[:-4]} | {f"docs/new-{i}.md" for i in range(4)}
+
+
+def _snapshot(store_dir: Path) -> dict[str, str]:
+    store = EdgeStore(store_dir, dim=512)  # use-multilingual, pinned in the test
+    try:
+        return store_state(store)
+    finally:
         store.close()
-    assert stores["killed"][0] == stores["clean"][0]  # same point ids, same payloads: no duplicates
-    assert set(stores["clean"][1]) == {f"docs/{n}.md" for n in names[:-4]} | {
-        f"docs/new-{i}.md" for i in range(4)
-    }
+
+
+def test_bundled_sample_ingests_cleanly_and_answers_its_own_questions(
+    edge_store: EdgeStore, embedder: BaseEmbedder
+) -> None:
+    from retrieval import HybridRetriever
+
+    sample = REPO_ROOT / "samples" / "ossqa-docs"
+    report = run_ingest(Ingester(store=edge_store, embedder=embedder), "ossqa", path=sample)
+    assert report.errors == [] and report.docs_updated == len(list(sample.glob("*.md"))) >= 3
+    retriever = HybridRetriever(store=edge_store, embedder=embedder)
+    for query in ("How do I ingest GitHub discussions?", "如何导入 GitHub 讨论？"):
+        paths = [h.path for h in retriever.search("ossqa", query, top_k=3)]
+        assert "ingest.md" in paths, (query, paths)
+    top = retriever.search("ossqa", "where is the index stored OSSQA_DATA_DIR", top_k=1)[0]
+    assert top.path == "configuration.md"

@@ -180,7 +180,7 @@ def test_follow_up_uses_the_conversation(client: TestClient) -> None:
     follow = ask(client, "and how do I change it?", conversation_id=first["conversation_id"])
     assert follow["conversation_id"] == first["conversation_id"]
     assert follow["refused"] is False
-    assert "timeout_s" in follow["answer"]
+    assert "timeout" in follow["answer"].lower(), follow
     assert "docs/timeouts.md" in [c["path"] for c in follow["citations"]]
 
 
@@ -227,11 +227,14 @@ class _BadLLM(BaseHTTPRequestHandler):
         if self.mode == "slow":
             time.sleep(3)
         body = b"<html>definitely not a completion</html>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up first (the timeout case)
 
     def log_message(self, *args: object) -> None:
         pass

@@ -119,14 +119,15 @@ def test_bad_signature_is_401(discord_env: DiscordEnv, make_headers) -> None:
     assert r.json()["ok"] is False
 
 
-def test_ask_defers_then_edits_the_original_through_the_webhook(discord_env: DiscordEnv) -> None:
+def test_ask_defers_then_sends_the_answer_as_a_webhook_follow_up(discord_env: DiscordEnv) -> None:
     r = discord_env.post(_command("how do I run work after the response?"))
     assert r.status_code == 200
     assert r.json() == {"type": 5}  # DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
 
     sent = discord_env.discord.next()
-    assert sent.method == "PATCH"
-    assert sent.path == f"/api/v10/webhooks/{APP_ID}/aW50ZXJhY3Rpb24tdG9rZW4/messages/@original"
+    assert sent.method == "POST"
+    assert sent.path == f"/api/v10/webhooks/{APP_ID}/aW50ZXJhY3Rpb24tdG9rZW4"
+    assert "authorization" not in sent.headers  # the interaction token is the credential
     assert sent.headers["content-type"] == "application/json"
     msg = sent.json()
     assert msg["allowed_mentions"] == {"parse": []}  # "@everyone" from the model pings no one

@@ -63,6 +63,14 @@ def test_feedback_is_stored_and_exported_and_survives_restart(tmp_path: Path, em
         assert [row["project"] for row in table] == ["fastapi", "fastapi", "pydantic"]
 
 
+def test_csv_export_defuses_spreadsheet_formulas(tmp_path: Path, embedder: BaseEmbedder) -> None:
+    with running(tmp_path, embedder) as client:
+        client.post("/feedback", json=vote("fastapi", "down", comment='=HYPERLINK("http://x","y")'))
+        r = client.get("/admin/feedback", params={"format": "csv"}, headers=ADMIN)
+        assert list(csv.DictReader(io.StringIO(r.text)))[0]["comment"] == '\'=HYPERLINK("http://x","y")'
+        assert client.get("/admin/feedback", headers=ADMIN).json()["feedback"][0]["comment"].startswith("=")
+
+
 @pytest.mark.parametrize(
     "body,fragment",
     [

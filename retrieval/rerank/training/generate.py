@@ -55,7 +55,7 @@ def clean_question(raw: str, lang: str) -> str | None:
             return None
         if lang == "en" and has_cjk(line):
             return None
-        if not 12 <= len(line) <= 300:
+        if not (6 if lang == "zh" else 12) <= len(line) <= 300:  # Chinese packs more per character
             return None
         return line
     return None

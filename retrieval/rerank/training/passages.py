@@ -48,15 +48,16 @@ def passage_from_payload(payload: dict[str, Any]) -> Passage:
 
 
 def load_passages(store: BaseStore, project: str) -> list[Passage]:
-    """Every chunk of a project, deduplicated by text, in (path, index) order."""
+    """Every chunk of a project in (path, index) order; a text repeated in several files
+    is kept once, at its first path."""
     seen: set[str] = set()
     out = []
-    for payload in store.payloads(project):
-        p = passage_from_payload(payload)
+    everything = sorted(map(passage_from_payload, store.payloads(project)), key=lambda p: (p.path, p.index))
+    for p in everything:
         if p.key not in seen and p.text.strip():
             seen.add(p.key)
             out.append(p)
-    return sorted(out, key=lambda p: (p.path, p.index))
+    return out
 
 
 def pair_text(breadcrumb: str, title: str, text: str) -> str:

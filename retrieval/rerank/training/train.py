@@ -118,7 +118,7 @@ def train_cross_encoder(
             opt.step()
             steps += 1
             seen += len(batch)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if on_step:
                 on_step(steps, float(np.mean(losses[-20:])))
         if stopped:

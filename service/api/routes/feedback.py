@@ -36,6 +36,13 @@ class FeedbackPublic(BaseModel):
     id: int
 
 
+def _csv_cell(value: object) -> object:
+    # User text opening with = + - @ would run as a formula in a spreadsheet (CSV injection).
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def get_feedback_store(request: Request) -> FeedbackStore:
     """One store per app, opened on first use under OSSQA_DATA_DIR (tests may set their own)."""
     store = getattr(request.app.state, "feedback", None)
@@ -66,7 +73,7 @@ async def export_feedback(
     fields = list(FeedbackRecord.__dataclass_fields__)
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
     return Response(
         out.getvalue(),
         media_type="text/csv",

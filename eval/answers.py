@@ -1,0 +1,180 @@
+"""Answer quality through POST /ask, in-process, with the configured model (default: the
+packaged local model). Measures what issue 3 asks for, per language:
+unanswerable refused %, answerable answered %, answered items citing a gold path %, errors,
+p50/p95 time to first token and total time (SSE stream), retrieval time p50.
+
+    OSSQA_DATA_DIR=/tmp/h3data python -m eval.answers --project pydantic \\
+        --questions ../shared/eval/pydantic/questions.jsonl
+
+Writes eval/results/answers-<name>.md (table) and .jsonl (one row per question).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@dataclass
+class Row:
+    id: str
+    lang: str
+    answerable: bool
+    refused: bool = False
+    error: str = ""
+    cited_gold: bool = False
+    cited_paths: list[str] = field(default_factory=list)
+    gold_paths: list[str] = field(default_factory=list)
+    ttft_ms: float = 0.0
+    total_ms: float = 0.0
+    retrieval_ms: float = 0.0
+    decide_ms: float = 0.0
+    confidence: float = 0.0
+    generated: bool = False
+    answer: str = ""
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def ask_streaming(client: Any, project: str, question: str) -> tuple[dict[str, Any], float, float, int]:
+    """(final event, ms to first token, total ms, HTTP status)."""
+    t0 = time.perf_counter()
+    first = 0.0
+    final: dict[str, Any] = {}
+    body = {"project": project, "question": question, "stream": True}
+    with client.stream("POST", "/ask", json=body) as r:
+        if r.status_code != 200:
+            r.read()
+            return r.json(), 0.0, (time.perf_counter() - t0) * 1e3, r.status_code
+        kind = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                if kind == "token" and not first:
+                    first = (time.perf_counter() - t0) * 1e3
+                elif kind == "final":
+                    final = json.loads(line[6:])
+    return final, first, (time.perf_counter() - t0) * 1e3, 200
+
+
+def run(project: str, questions: list[dict[str, Any]]) -> tuple[list[Row], dict[str, Any]]:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from service.settings import Settings
+
+    settings = Settings(rate_limit_per_min=0, llm_autostart=True)  # type: ignore[call-arg]
+    rows: list[Row] = []
+    with TestClient(create_app(settings)) as client:
+        for i, q in enumerate(questions, 1):
+            row = Row(
+                q["id"], q.get("lang", "en"), bool(q["answerable"]), gold_paths=q.get("gold_paths") or []
+            )
+            try:
+                final, ttft, total, status = ask_streaming(client, project, q["question"])
+            except Exception as exc:  # counted, never hidden
+                final, ttft, total, status = {"error": repr(exc)}, 0.0, 0.0, 599
+            timings = final.get("timings_ms") or {}
+            row.error = final.get("error", "") if (status != 200 or final.get("error")) else ""
+            row.refused = bool(final.get("refused"))
+            row.cited_paths = [c["path"] for c in final.get("citations") or []]
+            row.cited_gold = bool(set(row.cited_paths) & set(row.gold_paths))
+            row.ttft_ms, row.total_ms = ttft, total
+            row.retrieval_ms = float(timings.get("retrieval_ms", 0.0))
+            row.decide_ms = row.retrieval_ms + float(timings.get("confidence_ms", 0.0))
+            row.confidence = float(final.get("confidence", 0.0) or 0.0)
+            row.generated = "generate_ms" in timings
+            row.answer = final.get("answer", "")
+            rows.append(row)
+            mark = "E" if row.error else ("R" if row.refused else ("G" if row.cited_gold else "a"))
+            print(
+                f"[{i}/{len(questions)}] {mark} {row.id} {row.total_ms / 1e3:.1f}s conf={row.confidence:.2f}"
+            )
+        stats = asdict(client.app.state.answerer.stats)  # type: ignore[attr-defined]
+    return rows, stats
+
+
+def _pct(n: int, d: int) -> str:
+    return f"{100 * n / d:.0f}% ({n}/{d})" if d else "-"
+
+
+def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
+    lines = [
+        f"# /ask on {name}",
+        "",
+        "| slice | n | unanswerable refused | answerable answered | answered cite gold | errors "
+        "| TTFT p50/p95 s | total p50/p95 s | retrieval p50 ms | retrieval+decide p50 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    slices = {"all": rows}
+    for lang in sorted({r.lang for r in rows}):
+        slices[lang] = [r for r in rows if r.lang == lang]
+    for sname, rs in slices.items():
+        una = [r for r in rs if not r.answerable]
+        ans = [r for r in rs if r.answerable]
+        answered = [r for r in ans if not r.refused and not r.error]
+        gen = [r for r in rs if r.generated]
+        lines.append(
+            f"| {sname} | {len(rs)} | {_pct(sum(r.refused for r in una), len(una))} "
+            f"| {_pct(len(answered), len(ans))} | {_pct(sum(r.cited_gold for r in answered), len(answered))} "
+            f"| {sum(bool(r.error) for r in rs)} "
+            f"| {percentile([r.ttft_ms for r in gen], 50) / 1e3:.1f} / {percentile([r.ttft_ms for r in gen], 95) / 1e3:.1f} "
+            f"| {percentile([r.total_ms for r in rs], 50) / 1e3:.1f} / {percentile([r.total_ms for r in rs], 95) / 1e3:.1f} "
+            f"| {percentile([r.retrieval_ms for r in rs], 50):.0f} | {percentile([r.decide_ms for r in rs], 50):.0f} |"
+        )
+    answered_n = stats.get("answered", 0)
+    lines += [
+        "",
+        "TTFT is over questions that reached the model; total time is over all questions (refusals "
+        "skip the model).",
+        "",
+        f"Citation attribution (of {answered_n} generated answers kept): the model wrote a valid [n] itself in "
+        f"{_pct(stats.get('answers_with_markers', 0), answered_n)}; at least one sentence attributed by "
+        f"overlap in {_pct(stats.get('answers_attributed_by_overlap', 0), answered_n)}; all citations by "
+        f"overlap in {_pct(stats.get('answers_only_by_overlap', 0), answered_n)}; invalid markers removed: "
+        f"{stats.get('invalid_markers_removed', 0)}; refused before the model: {stats.get('refused_confidence', 0)}, "
+        f"after generation (nothing attributable or the model declined): {stats.get('refused_after_generation', 0)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--project", required=True)
+    ap.add_argument("--questions", required=True, type=Path)
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args()
+    questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line]
+    if args.limit:
+        questions = questions[: args.limit]
+    name = args.name or args.project
+    rows, stats = run(args.project, questions)
+    text = table(name, rows, stats)
+    print(text)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"answers-{name}.md").write_text(text, encoding="utf-8")
+    with (args.out_dir / f"answers-{name}.jsonl").open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

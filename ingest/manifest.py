@@ -1,0 +1,66 @@
+"""`manifest.json` beside the index: what built it (embedding model, dimension, chunking,
+collection) and, per project, the documents and their hashes after the last ingest.
+
+Opening an index with a different embedding model would silently return nonsense (or fail
+deep in the engine), so `check_manifest` refuses with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import IngestError
+
+FILENAME = "manifest.json"
+
+
+class ManifestMismatch(IngestError):
+    pass
+
+
+def read_manifest(data_dir: Path) -> dict[str, Any]:
+    path = Path(data_dir) / FILENAME
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ManifestMismatch(f"{path} is unreadable ({exc}); move it away to rebuild it") from exc
+
+
+def _write(data_dir: Path, manifest: dict[str, Any]) -> None:
+    # Write-then-rename so a crash never leaves half a manifest.
+    fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".manifest-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True)
+    os.replace(tmp, Path(data_dir) / FILENAME)
+
+
+def check_manifest(data_dir: Path, index: dict[str, Any]) -> None:
+    """Record `index` (embedding model, dim, collection, chunking) or refuse a mismatch."""
+    manifest = read_manifest(data_dir)
+    old = manifest.get("index")
+    if old and (old.get("embedding_model"), old.get("dim")) != (index["embedding_model"], index["dim"]):
+        raise ManifestMismatch(
+            f"the index in {data_dir} was built with embedding model {old.get('embedding_model')!r} "
+            f"(dim {old.get('dim')}); set EMBEDDING_MODEL={old.get('embedding_model')} or use a new "
+            "OSSQA_DATA_DIR and ingest again"
+        )
+    if old != index:
+        manifest["index"] = index
+        _write(Path(data_dir), manifest)
+
+
+def record_ingest(data_dir: Path, project: str, summary: dict[str, Any], documents: dict[str, str]) -> None:
+    manifest = read_manifest(data_dir)
+    manifest.setdefault("projects", {})[project] = {
+        "last_ingest": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+        "last_report": summary,
+        "documents": documents,
+    }
+    _write(Path(data_dir), manifest)

@@ -1,0 +1,153 @@
+"""The trained cross-encoder: a TINY model (MiniLM cut to 2 layers, short inputs) trained in
+seconds on fixture pairs, saved, reloaded by the serving class, and used through the API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.run import run_ingest
+from retrieval.embedders import BaseEmbedder
+from retrieval.rerank.cross_encoder import CALIBRATOR, MANIFEST, CrossEncoderReranker, ProjectModel, model_dir
+from retrieval.rerank.training.train import TrainConfig, base_model_path, load_model, train_cross_encoder
+from retrieval.types import Hit
+from service.container import build_components
+from service.main import create_app
+from service.settings import Settings
+
+TOPICS = {
+    "How do I allow requests from another origin?": "CORS\nAdd CORSMiddleware and list allowed origins.",
+    "How can I run work after sending the response?": "Background Tasks\nCall background_tasks.add_task.",
+    "How do I read settings from environment variables?": "Settings\nUse a settings class with env prefix.",
+    "How do I test my app without a server?": "Testing\nUse TestClient to send requests in tests.",
+    "How do I return results page by page?": "Pagination\nUse limit and offset query parameters.",
+    "How do I upload a file?": "Request Files\nDeclare an UploadFile parameter to receive files.",
+}
+
+
+def _pairs() -> list[tuple[str, str, float]]:
+    passages = list(TOPICS.values())
+    out = []
+    for i, (q, p) in enumerate(TOPICS.items()):
+        out.append((q, p, 1.0))
+        out.append((q, passages[(i + 1) % len(passages)], 0.0))
+        out.append((q, passages[(i + 3) % len(passages)], 0.0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Train once per module: ~20 steps of a 2-layer model on 18 pairs."""
+    root = tmp_path_factory.mktemp("tiny")
+    model, tok = load_model(base_model_path(), keep_layers=2)
+    model.save_pretrained(str(root / "base"))
+    tok.save_pretrained(str(root / "base"))  # type: ignore[attr-defined]
+    config = TrainConfig(
+        max_length=48, batch_size=6, epochs=8, lr=2e-4, head_lr=3e-3, keep_layers=0, freeze_layers=0
+    )
+    result = train_cross_encoder(_pairs(), root / "model", config=config, base_path=str(root / "base"))
+    assert result.steps == 24 and not result.stopped_early
+    manifest = {"project": "demo", "max_length": 48, "embedder": "none", "threshold": {"value": 0.5}}
+    (root / "model" / MANIFEST).write_text(json.dumps(manifest))
+    (root / "model" / CALIBRATOR).write_text(json.dumps({"all": {"w": [1.0, 0.0, 0.0, 0.0], "b": 0.0}}))
+    return root / "model"
+
+
+def test_trained_model_reloads_and_ranks_fixture_pairs(tiny_model: Path) -> None:
+    first = ProjectModel(tiny_model, embedder=None, quantize=False)
+    again = ProjectModel(tiny_model, embedder=None, quantize=False)
+    for q, positive in TOPICS.items():
+        negatives = [p for p in TOPICS.values() if p != positive]
+        logits = first.ce_logits(q, [positive, *negatives])
+        assert logits[0] > logits[1:].max(), q
+        assert again.ce_logits(q, [positive, *negatives]) == pytest.approx(logits, abs=1e-5)
+    # Serving quantises to int8: the ranking of the fixture pairs survives it.
+    int8 = ProjectModel(tiny_model, embedder=None, quantize=True)
+    q, positive = next(iter(TOPICS.items()))
+    logits = int8.ce_logits(q, [positive, *[p for p in TOPICS.values() if p != positive]])
+    assert logits[0] == logits.max()
+
+
+def _hit(i: int, text: str) -> Hit:
+    title, _, body = text.partition("\n")
+    return Hit(
+        id=str(i),
+        score=1.0 / (60 + i),
+        path=f"docs/{i}.md",
+        url="",
+        title=title,
+        breadcrumb=title,
+        text=body,
+        source_type="doc",
+        scores={"fused": 1.0 / (60 + i)},
+    )
+
+
+def test_reranker_orders_by_calibrated_probability(tiny_model: Path, tmp_path: Path) -> None:
+    shutil.copytree(tiny_model, model_dir(tmp_path, "demo"))
+    reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None, quantize=False)
+    q = "How do I upload a file?"
+    hits = [_hit(i, t) for i, t in enumerate(TOPICS.values())]  # the answer is fused last
+    out = reranker.rerank(q, hits, project="demo")
+    assert out[0].title == "Request Files"
+    probs = [h.scores["rerank"] for h in out]
+    assert probs == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
+    assert [h.score for h in out] == probs and out[0].scores["fused"] == hits[-1].score
+    assert reranker.threshold("demo") == 0.5
+    assert reranker.describe("demo")["trained"] is True
+
+
+def test_project_without_model_keeps_fused_order(tmp_path: Path) -> None:
+    reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None)
+    hits = [_hit(i, t) for i, t in enumerate(TOPICS.values())]
+    assert reranker.rerank("How do I upload a file?", hits, project="other") == hits
+    assert all("rerank" not in h.scores for h in hits)
+    assert reranker.threshold("other") is None
+    info = reranker.describe("other")
+    assert info["trained"] is False and "train-reranker other" in info["note"]
+
+
+@pytest.fixture
+def client(
+    tiny_model: Path, tmp_path: Path, tiny_corpus: Path, embedder: BaseEmbedder
+) -> Iterator[TestClient]:
+    settings = Settings(_env_file=None, ossqa_data_dir=tmp_path / "data", rate_limit_per_min=0)  # type: ignore[call-arg]
+    components = build_components(settings, embedder=embedder)
+    run_ingest(components.ingester(), "demo", path=tiny_corpus)
+    shutil.copytree(tiny_model, model_dir(settings.ossqa_data_dir, "demo"))
+    with TestClient(create_app(settings, components=components)) as c:
+        yield c
+    components.close()
+
+
+def test_rerank_false_bypasses_the_reranker_through_post_search(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    components = client.app.state.components  # type: ignore[attr-defined]
+    reranker = components.retriever.reranker
+    assert isinstance(reranker, CrossEncoderReranker)
+    calls: list[str] = []
+    real = reranker.rerank
+    monkeypatch.setattr(
+        reranker, "rerank", lambda q, hits, project: calls.append(q) or real(q, hits, project=project)
+    )
+    body = {"project": "demo", "query": "How do I test my app without a server?", "top_k": 4}
+
+    off = client.post("/search", json={**body, "rerank": False}).json()["hits"]
+    assert calls == []
+    fused = components.retriever.search("demo", body["query"], top_k=4, rerank=False)
+    assert [h["path"] for h in off] == [h.path for h in fused]
+    assert [h["score"] for h in off] == pytest.approx([h.score for h in fused])
+
+    on = client.post("/search", json=body).json()["hits"]
+    assert calls == [body["query"]]
+    scores = [h["score"] for h in on]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+
+    info = client.get("/projects/demo").json()["reranker"]
+    assert info["trained"] is True and info["threshold"]["value"] == 0.5
