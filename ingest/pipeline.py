@@ -33,7 +33,7 @@ class ChunkParams:
     target_tokens: int = 250
     max_tokens: int = 400
     # Sections shorter than this join a neighbour (0 = every section stands alone).
-    min_tokens: int = 0
+    min_tokens: int = 50
 
 
 def render_url(template: str, *, path: str, anchor: str) -> str:

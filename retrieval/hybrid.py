@@ -7,6 +7,7 @@ then rerank the top candidates.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, replace
 
@@ -96,11 +97,28 @@ class HybridRetriever:
         return hits[:top_k]
 
 
+_LANG_CODES = r"(?:zh|cn|zh-cn|zh_cn|zh-hans|zh-hant|en|ja|ko|fr|de|es|pt|ru)"
+_LANG_SUFFIX_RE = re.compile(rf"[_.\-]{_LANG_CODES}(?=\.[a-z0-9]+$)", re.I)
+_LANG_DIR_RE = re.compile(rf"(^|/){_LANG_CODES}(?=/)", re.I)
+
+
+def translation_key(path: str) -> str:
+    """Same key for a page and its translations: README_zh.md ~ README.md,
+    OVERVIEW.zh.md ~ OVERVIEW.md, docs/zh/docs/x.md ~ docs/en/docs/x.md."""
+    return _LANG_DIR_RE.sub(r"\1*", _LANG_SUFFIX_RE.sub("", path)).lower()
+
+
 def limit_per_path(hits: list[Hit], n: int) -> list[Hit]:
+    """At most `n` chunks per page, counting a page's translations as the same page (the
+    same answer twice in two languages would only crowd out other pages)."""
     counts: dict[str, int] = {}
+    first_path: dict[str, str] = {}
     out = []
     for h in hits:
-        counts[h.path] = counts.get(h.path, 0) + 1
-        if counts[h.path] <= n:
+        key = translation_key(h.path)
+        if first_path.setdefault(key, h.path) != h.path:
+            continue  # a translation of a page already listed
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] <= n:
             out.append(h)
     return out

@@ -29,10 +29,12 @@ from retrieval.tokenize import has_cjk, tokenize
 from retrieval.types import Hit
 
 # Fitted by eval/calibrate_refusal.py (see eval/results/refusal_calibration.md).
-FALLBACK_WEIGHTS = {"bias": -4.36, "cos": 1.42, "cover": 6.53, "oov": -7.11}
-FALLBACK_THRESHOLD = 0.4  # calibration: 94% of answerable kept, 91% of off-topic refused
-PASSAGE_CHARS = 800  # enough of a passage for its topic; keeps embedding fast
-TOP_PASSAGES = 4
+FALLBACK_WEIGHTS = {"bias": -4.95, "cos": 3.78, "cover": 5.74, "oov": -6.44, "oov_plain": -7.95}
+FALLBACK_THRESHOLD = (
+    0.3  # calibration: 97% of generated, 92% of hand-written answerable kept; 78% off-topic refused
+)
+PASSAGE_CHARS = 400  # the opening of a passage carries its topic; keeps embedding fast
+TOP_PASSAGES = 3
 
 
 @dataclass(frozen=True)
@@ -115,17 +117,26 @@ def _judged_terms(question: str, corpus_has_zh: bool) -> set[str]:
     return terms
 
 
-# Name-like words: Capitalised mid-sentence, CamelCase, with digits/underscores/dots, or in
-# backticks. Only these count as "unknown to this project" (PyInstaller, Zod, peewee_model);
-# a plain word missing from a small corpus ("swapping") says nothing.
-_NAME_RE = re.compile(r"`([^`]+)`|(?<![.?!]\s)(?<!^)\b([A-Z][A-Za-z0-9]+)|\b(\w*[a-z][A-Z_0-9.]\w*)")
+# Names of other projects and tools are written Capitalised or in CamelCase/ACRONYMS
+# (Django, PyInstaller, TypeBox, JVM). Only these count as "unknown to this project": a user's
+# own identifiers (`current_account`, userId) and plain words missing from a small corpus
+# ("swapping") say nothing about whether the docs cover the question.
+_NAME_RE = re.compile(
+    r"(?<![.?!:]\s)(?<!^)(?<![`\w])([A-Z][A-Za-z0-9]*[a-z0-9][A-Za-z0-9]*|[A-Z]{2,}[0-9]?)\b(?![`_(])"
+)
 
 
 def _name_terms(question: str) -> set[str]:
     terms: set[str] = set()
     for m in _NAME_RE.finditer(question.strip()):
-        terms.update(tokenize(next(g for g in m.groups() if g)))
+        terms.update(tokenize(m.group(1)))
     return terms
+
+
+def _compound(term: str) -> bool:
+    """Identifier-ish tokens (snake_case, dotted, hyphenated, with digits): their parts are
+    judged on their own, the whole rarely appears verbatim."""
+    return bool(re.search(r"[-_.0-9]", term))
 
 
 def lexical_features(
@@ -152,7 +163,7 @@ def lexical_features(
             cover += idf if t in in_passages else 0.0
         elif t in names:
             oov += idf
-        else:
+        elif not _compound(t):
             plain += idf
     cover_share = cover / (known + oov) if known + oov > 0 else 0.5
     return cover_share, oov / total, plain / total

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="RRF constant k")
     chunk_target_tokens: int = Field(250, ge=50, description="Chunk size the chunker aims for")
     chunk_max_tokens: int = Field(400, ge=100, description="Largest chunk (code blocks may exceed it)")
-    chunk_min_tokens: int = Field(0, ge=0, description="Shorter sections join a neighbour (0 = never)")
+    chunk_min_tokens: int = Field(50, ge=0, description="Shorter sections join a neighbour (0 = never)")
     url_template: str = Field(
         "", description="Citation URL template, e.g. https://github.com/OWNER/REPO/blob/main/{path}#{anchor}"
     )

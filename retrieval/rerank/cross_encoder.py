@@ -35,6 +35,12 @@ def model_dir(data_dir: Path, project: str) -> Path:
     return Path(data_dir) / "models" / project / "reranker"
 
 
+def similarity_embedder(embedder: BaseEmbedder | None) -> BaseEmbedder | None:
+    """The cross-lingual part of the retrieval embedder (USE inside use+minilm): the
+    similarity feature must mean the same for Chinese and English questions."""
+    return getattr(embedder, "multilingual", embedder)
+
+
 class ProjectModel:
     """One project's trained scorer: the cross-encoder (int8 on CPU), the cached dense
     vectors of its passages and the per-language logistic calibrator."""
@@ -59,7 +65,7 @@ class ProjectModel:
         self.calibrator: dict[str, Any] = (
             json.loads(cal_file.read_text(encoding="utf-8")) if cal_file.exists() else {}
         )
-        self.embedder = embedder
+        self.embedder = embedder = similarity_embedder(embedder)
         self.vectors: dict[str, np.ndarray] = {}
         vec_file = self.folder / VECTORS
         same_embedder = embedder is not None and self.manifest.get("embedder") == embedder.name

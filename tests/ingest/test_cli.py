@@ -183,6 +183,12 @@ def test_ingest_while_serving_is_handed_to_the_server(
     assert hits and hits[0]["path"] == "discussions/101"
     assert hits[0]["url"] == "https://github.com/acme/widgets/discussions/101"
 
+    # A job the server cannot do fails with the reason, not a traceback.
+    export.write_text("[{", encoding="utf-8")
+    assert main(["ingest", "demo", "--discussions", str(export)]) == 1
+    out = capsys.readouterr().out
+    assert "is not valid JSON" in out and "Traceback" not in out
+
 
 def test_ingest_with_a_stale_server_file_runs_directly(
     docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

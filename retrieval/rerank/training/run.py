@@ -25,7 +25,14 @@ import numpy as np
 
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.hybrid import HybridRetriever
-from retrieval.rerank.cross_encoder import CALIBRATOR, MANIFEST, VECTORS, ProjectModel, model_dir
+from retrieval.rerank.cross_encoder import (
+    CALIBRATOR,
+    MANIFEST,
+    VECTORS,
+    ProjectModel,
+    model_dir,
+    similarity_embedder,
+)
 from retrieval.rerank.features import FEATURES, logistic, query_lang
 from retrieval.rerank.training.calibrate import auroc, fit_logistic, fit_threshold, prf
 from retrieval.rerank.training.generate import Complete, generate_questions
@@ -246,7 +253,9 @@ def train_reranker(
     # Dense vectors of every passage, so serving computes only the query's.
     t = time.perf_counter()
     texts = [pair_text(p.breadcrumb, p.title, p.text) for p in passages]
-    vectors = embedder.embed_documents(texts)
+    sim = similarity_embedder(embedder)
+    assert sim is not None
+    vectors = sim.embed_documents(texts)
     np.savez(tmp_dir / VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
     timings["embed_s"] = time.perf_counter() - t
 
@@ -257,7 +266,7 @@ def train_reranker(
         "layers": config.train.keep_layers,
         "frozen_layers": config.train.freeze_layers,
         "serving": "dynamic int8 quantisation of Linear layers (torch), one thread",
-        "embedder": embedder.name,
+        "embedder": sim.name,
         "features": list(FEATURES),
     }
     (tmp_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
