@@ -73,7 +73,9 @@ def ask_streaming(client: Any, project: str, question: str) -> tuple[dict[str, A
     return final, first, (time.perf_counter() - t0) * 1e3, 200
 
 
-def run(project: str, questions: list[dict[str, Any]]) -> tuple[list[Row], dict[str, Any]]:
+def run(
+    project: str, questions: list[dict[str, Any]], rows_path: Path | None = None
+) -> tuple[list[Row], dict[str, Any]]:
     from fastapi.testclient import TestClient
 
     from service.main import create_app
@@ -102,6 +104,9 @@ def run(project: str, questions: list[dict[str, Any]]) -> tuple[list[Row], dict[
             row.generated = "generate_ms" in timings
             row.answer = final.get("answer", "")
             rows.append(row)
+            if rows_path is not None:  # as we go: a long run that is stopped still leaves its rows
+                with rows_path.open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
             mark = "E" if row.error else ("R" if row.refused else ("G" if row.cited_gold else "a"))
             print(
                 f"[{i}/{len(questions)}] {mark} {row.id} {row.total_ms / 1e3:.1f}s conf={row.confidence:.2f}"
@@ -130,50 +135,75 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         ans = [r for r in rs if r.answerable]
         answered = [r for r in ans if not r.refused and not r.error]
         gen = [r for r in rs if r.generated]
+        ttft = [r.ttft_ms / 1e3 for r in gen]
+        total = [r.total_ms / 1e3 for r in rs]
+        retrieval = [r.retrieval_ms for r in rs]
+        decide = [r.decide_ms for r in rs]
         lines.append(
             f"| {sname} | {len(rs)} | {_pct(sum(r.refused for r in una), len(una))} "
             f"| {_pct(len(answered), len(ans))} | {_pct(sum(r.cited_gold for r in answered), len(answered))} "
             f"| {sum(bool(r.error) for r in rs)} "
-            f"| {percentile([r.ttft_ms for r in gen], 50) / 1e3:.1f} / {percentile([r.ttft_ms for r in gen], 95) / 1e3:.1f} "
-            f"| {percentile([r.total_ms for r in rs], 50) / 1e3:.1f} / {percentile([r.total_ms for r in rs], 95) / 1e3:.1f} "
-            f"| {percentile([r.retrieval_ms for r in rs], 50):.0f} | {percentile([r.decide_ms for r in rs], 50):.0f} |"
+            f"| {percentile(ttft, 50):.1f} / {percentile(ttft, 95):.1f} "
+            f"| {percentile(total, 50):.1f} / {percentile(total, 95):.1f} "
+            f"| {percentile(retrieval, 50):.0f} | {percentile(decide, 50):.0f} |"
         )
-    answered_n = stats.get("answered", 0)
+    n = stats.get("answered", 0)
+
+    def share(key: str) -> str:
+        return _pct(stats.get(key, 0), n)
+
     lines += [
         "",
         "TTFT is over questions that reached the model; total time is over all questions (refusals "
         "skip the model).",
         "",
-        f"Citation attribution (of {answered_n} generated answers kept): the model wrote a valid [n] itself in "
-        f"{_pct(stats.get('answers_with_markers', 0), answered_n)}; at least one sentence attributed by "
-        f"overlap in {_pct(stats.get('answers_attributed_by_overlap', 0), answered_n)}; all citations by "
-        f"overlap in {_pct(stats.get('answers_only_by_overlap', 0), answered_n)}; invalid markers removed: "
-        f"{stats.get('invalid_markers_removed', 0)}; refused before the model: {stats.get('refused_confidence', 0)}, "
-        f"after generation (nothing attributable or the model declined): {stats.get('refused_after_generation', 0)}.",
+        f"Citation attribution (of {n} generated answers kept): the model wrote a valid [n] itself in "
+        f"{share('answers_with_markers')}; at least one sentence attributed by overlap in "
+        f"{share('answers_attributed_by_overlap')}; all citations by overlap in "
+        f"{share('answers_only_by_overlap')}; invalid markers removed: "
+        f"{stats.get('invalid_markers_removed', 0)}; refused before the model: "
+        f"{stats.get('refused_confidence', 0)}, after generation (nothing attributable or the model "
+        f"declined): {stats.get('refused_after_generation', 0)}.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--project", required=True)
-    ap.add_argument("--questions", required=True, type=Path)
+    ap.add_argument("--project", required=False)
+    ap.add_argument("--questions", type=Path)
     ap.add_argument("--name", default=None)
+    ap.add_argument("--start", type=int, default=0, help="skip the first N questions")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--combine", default="", help="comma-separated run names to merge into --name")
     ap.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
-    questions = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line]
-    if args.limit:
-        questions = questions[: args.limit]
-    name = args.name or args.project
-    rows, stats = run(args.project, questions)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    if args.combine:
+        rows, stats = [], {}
+        for part in args.combine.split(","):
+            text = (args.out_dir / f"answers-{part}.jsonl").read_text(encoding="utf-8")
+            rows += [Row(**json.loads(line)) for line in text.splitlines() if line]
+            stats_path = args.out_dir / f"answers-{part}.stats.json"
+            if stats_path.exists():
+                for k, v in json.loads(stats_path.read_text()).items():
+                    stats[k] = stats.get(k, 0) + v
+        name = args.name
+    else:
+        questions = [
+            json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line
+        ]
+        questions = questions[args.start :]
+        if args.limit:
+            questions = questions[: args.limit]
+        name = args.name or args.project
+        rows_path = args.out_dir / f"answers-{name}.jsonl"
+        rows_path.unlink(missing_ok=True)
+        rows, stats = run(args.project, questions, rows_path)
+        (args.out_dir / f"answers-{name}.stats.json").write_text(json.dumps(stats), encoding="utf-8")
     text = table(name, rows, stats)
     print(text)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"answers-{name}.md").write_text(text, encoding="utf-8")
-    with (args.out_dir / f"answers-{name}.jsonl").open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
 
 
 if __name__ == "__main__":

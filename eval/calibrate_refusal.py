@@ -120,8 +120,8 @@ def main() -> None:
     weights = {"bias": float(model.intercept_[0]), "cos": 0.0}
     weights.update(dict(zip(names, (float(w) for w in model.coef_[0]), strict=True)))
     lines = [
-        f"# Refusal fallback calibration ({args.project}: {len(pos)} generated answerable, "
-        f"{len(neg)} hand-written off-topic)",
+        f"# Refusal fallback calibration ({args.project}: {len(pos) - len(written)} generated and "
+        f"{len(written)} hand-written answerable, {len(neg)} hand-written off-topic)",
         "",
         f"AUC: blend {roc_auc_score(y, prob):.3f}; cos alone {roc_auc_score(y, x[:, 0]):.3f}; "
         f"cover alone {roc_auc_score(y, x[:, 1]):.3f}; -oov alone {roc_auc_score(y, -x[:, 2]):.3f}; "

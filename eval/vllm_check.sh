@@ -65,8 +65,9 @@ if has serve; then
   STARTUP_S=$("$PY" -c "print(round($ready - $start, 1))")
   echo "vLLM ready in ${STARTUP_S}s"
   if has ask; then
-    "$PY" "$HERE/eval/vllm_ask.py" --base-url "http://127.0.0.1:$PORT/v1" --project "$PROJECT" \
-      --question "$QUESTION" --startup-s "$STARTUP_S" --out "$HERE/eval/results/vllm_check.md"
+    # As a module from the repository root: eval/retrieval.py would shadow the package.
+    (cd "$HERE" && "$PY" -m eval.vllm_ask --base-url "http://127.0.0.1:$PORT/v1" --project "$PROJECT" \
+      --question "$QUESTION" --startup-s "$STARTUP_S" --out "$HERE/eval/results/vllm_check.md")
   fi
 fi
 echo "done in ${SECONDS}s"

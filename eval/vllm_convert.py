@@ -7,9 +7,18 @@ model, so the state dict goes to safetensors directly and config/tokenizer are w
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
+
+
+def strip_gguf_quantization(config_path: Path) -> None:
+    """The weights are saved dequantised; a leftover `quantization_config: {quant_method: gguf}`
+    makes vLLM refuse the model ("Unknown quantization method: gguf")."""
+    config = json.loads(config_path.read_text())
+    config.pop("quantization_config", None)
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def main(gguf: str, out: str) -> None:
@@ -31,6 +40,7 @@ def main(gguf: str, out: str) -> None:
     save_file(state, str(dst / "model.safetensors"), metadata={"format": "pt"})
     model.config.torch_dtype = "bfloat16"
     model.config.to_json_file(str(dst / "config.json"))
+    strip_gguf_quantization(dst / "config.json")
     model.generation_config.to_json_file(str(dst / "generation_config.json"))
     tok.save_pretrained(str(dst))
     print(f"converted {src.name} -> {dst} in {time.perf_counter() - t0:.0f} s")

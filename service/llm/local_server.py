@@ -150,12 +150,17 @@ def _serve(model: str, port: int, threads: int, ctx: int, parallel: int) -> None
     params.port = port
     params.warmup = False
     params.verbosity = 0
+    parent = os.getppid()
     server = xllamacpp.Server(params)  # starts listening; keep a reference alive
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
-        stop.wait()
+        # Also stop when the parent dies without closing us (killed, crashed): no orphan
+        # keeps 700 MB and a port.
+        while not stop.wait(2.0):
+            if os.getppid() != parent:
+                break
     finally:
         del server
         os._exit(0)  # llama.cpp threads would otherwise keep the process alive

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
-from ingest.pipeline import Ingester
+from ingest.pipeline import ChunkParams, Ingester
 from ingest.sources import iter_folder
 from retrieval import HybridRetriever
 from retrieval.embedders import BaseEmbedder
@@ -26,6 +26,9 @@ def indexed(request: pytest.FixtureRequest, tmp_path: Path, tiny_corpus: Path, e
     """The tiny corpus indexed for project `demo`, on the embedded engine and on the
     qdrant-client code path used for a Qdrant server."""
     store = make_store(request.param, tmp_path, embedder.dim)
-    Ingester(store=store, embedder=embedder).ingest("demo", iter_folder(tiny_corpus))
+    # Every section its own chunk, so a page has several chunks to collapse.
+    Ingester(store=store, embedder=embedder, chunk_params=ChunkParams(min_tokens=0)).ingest(
+        "demo", iter_folder(tiny_corpus)
+    )
     yield HybridRetriever(store=store, embedder=embedder)
     store.close()

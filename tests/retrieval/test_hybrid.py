@@ -64,3 +64,19 @@ def test_projects_are_isolated(kind: str, tmp_path: Path, embedder: BaseEmbedder
         hits = retriever.search("alpha", "marmalade secret word", top_k=10, mode=mode, per_path=0)  # type: ignore[arg-type]
         assert hits and all("alpha" in h.text for h in hits)
     assert store.projects() == {"alpha": 1, "beta": 1}
+
+
+def test_translations_count_as_one_page() -> None:
+    from retrieval.hybrid import limit_per_path, translation_key
+    from retrieval.types import Hit
+
+    assert translation_key("README_zh.md") == translation_key("README.md")
+    assert translation_key("docker/OVERVIEW.zh.md") == translation_key("docker/OVERVIEW.md")
+    assert translation_key("docs/zh/docs/cors.md") == translation_key("docs/en/docs/cors.md")
+    assert translation_key("docs/zen.md") != translation_key("docs/en.md")
+
+    def hit(path: str) -> Hit:
+        return Hit(id=path, score=1.0, path=path, url="", title="", breadcrumb="", text="", source_type="doc")
+
+    kept = limit_per_path([hit("README_zh.md"), hit("README.md"), hit("a.md"), hit("a.md"), hit("b.md")], 1)
+    assert [h.path for h in kept] == ["README_zh.md", "a.md", "b.md"]

@@ -44,18 +44,28 @@ def test_follow_up_is_condensed_with_previous_question() -> None:
 
 def test_lexical_features_flag_unknown_project_names() -> None:
     df = Counter({"valid": 50, "field": 40, "model": 60})
-    cover, oov = lexical_features("How do I define a peewee model field?", ["a model field"], df, 100, False)
-    assert oov > 0.3 and 0 < cover < 1
-    cover2, oov2 = lexical_features(
-        "How do I validate a model field?", ["validate a model field"], df, 100, False
+    cover, oov, plain = lexical_features(
+        "How do I define a Peewee model field?", ["a model field"], df, 100, False
     )
-    assert oov2 == 0 and cover2 == 1.0
+    assert oov > 0.3 and 0 < cover < 1  # "Peewee" is a name nowhere in this project
+    cover, oov, plain = lexical_features(
+        "How do I validate a model field?", ["validate a field"], df, 100, False
+    )
+    assert oov == 0 and plain == 0 and 0 < cover < 1
+
+
+def test_user_identifiers_and_plain_words_are_not_project_names() -> None:
+    df = Counter({"field": 40, "model": 60})
+    _, oov, plain = lexical_features(
+        "My `current_account` field swaps models", ["field model"], df, 100, False
+    )
+    assert oov == 0.0  # a user's own identifier says nothing
+    assert plain > 0.0  # "swap" is a plain word missing from the corpus: weak evidence
 
 
 def test_chinese_terms_ignored_for_english_corpus() -> None:
     df = Counter({"field": 40})
-    cover, oov = lexical_features("如何使用字段？", ["field"], df, 100, corpus_has_zh=False)
-    assert (cover, oov) == (0.5, 0.0)  # no evidence either way
+    assert lexical_features("如何使用字段？", ["field"], df, 100, corpus_has_zh=False) == (0.5, 0.0, 0.0)
 
 
 def test_blend_is_monotonic() -> None:
