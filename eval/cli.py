@@ -26,7 +26,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
         def ours(mode: str, rerank: bool) -> SearchFn:
             return lambda q: [
-                h.path for h in retriever.search(args.project, q, top_k=10, mode=mode, rerank=rerank)  # type: ignore[arg-type]
+                h.path
+                for h in retriever.search(args.project, q, top_k=10, mode=mode, rerank=rerank)  # type: ignore[arg-type]
             ]
 
         for name, mode in (("bm25", "sparse"), ("dense", "dense"), ("hybrid", "hybrid")):

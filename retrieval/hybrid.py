@@ -59,8 +59,6 @@ class HybridRetriever:
         several chunks of one page would crowd out other pages.
 
         Raises IndexNotFound for a project with no chunks."""
-        if self.store.count(project) == 0:
-            raise IndexNotFound(project)
         t0 = time.perf_counter()
         dense = self.embedder.embed_query(query) if mode != "sparse" else None
         sparse = query_vector(query) if mode != "dense" else None
@@ -82,6 +80,8 @@ class HybridRetriever:
                 source_types=source_types,
             )
         )
+        if not hits and self.store.count(project) == 0:  # counted only when needed: it costs a scan
+            raise IndexNotFound(project)
         hits = [replace(h, scores={**h.scores, "fused": h.score}) for h in hits]
         t2 = time.perf_counter()
         if use_reranker and hits:

@@ -176,6 +176,16 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in (m.group(0) for m in _SENTENCE_RE.finditer(text)) if s]
 
 
+# The 0.5B model sometimes echoes the prompt's scaffolding: passage headers "[2] Title (path)",
+# the <<< >>> delimiters, "Passages:" / "Question:" lines.
+_ECHO_RE = re.compile(r"^\s*(\[\d{1,2}\] [^\n]*\([^)\n]+\)|<<<|>>>|Passages:|Question:[^\n]*)\s*$", re.M)
+
+
+def strip_echo(answer: str) -> str:
+    """Remove echoed prompt scaffolding; the passage text itself stays (and is attributable)."""
+    return re.sub(r"\n{3,}", "\n\n", _ECHO_RE.sub("", answer)).strip()
+
+
 def _overlap(sentence: str, passage_terms: set[str]) -> float:
     terms = set(tokenize(_MARKER_RE.sub(" ", sentence)))
     if not terms:
@@ -462,7 +472,7 @@ class Answerer:
         )
 
     def _verify(self, prep: _Prepared, project: str, text: str) -> Answer:
-        att = attribute(text, prep.passages, embedder=self.retriever.embedder)
+        att = attribute(strip_echo(text), prep.passages, embedder=self.retriever.embedder)
         self.stats.invalid_markers_removed += att.markers_invalid
         if not att.cited or model_declined(att.answer):
             return self._refusal(prep, project, after_generation=True)

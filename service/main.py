@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import torch
 from fastapi import FastAPI
 
 from service.api.routes import admin, ask, health, projects, search
@@ -34,6 +35,9 @@ def create_app(settings: Settings | None = None, *, components: Components | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = components is None
+        # One intra-op thread per request: measured faster for single queries than two
+        # threads competing on a busy 2-core machine (65 vs 218 ms to embed a query under load).
+        torch.set_num_threads(settings.serve_torch_threads)
         comps = components or build_components(settings)
         app.state.components = comps
         app.state.jobs = IngestJobs(comps)

@@ -74,7 +74,7 @@ class BaseStore(ABC):
     @abstractmethod
     def flush(self) -> None: ...
 
-    def optimize(self) -> None:
+    def optimize(self) -> None:  # noqa: B027 - optional hook; a server builds its indexes itself
         """Build search indexes after a large write (HNSW in the embedded engine)."""
 
     @abstractmethod

@@ -144,7 +144,9 @@ class EdgeStore(BaseStore):
                 limit=spec.limit, query=sparse_q, filter=flt, with_payload=True, params=params
             )
         else:
-            fusion = qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights)) if spec.fusion == "rrf" else qe.Fusion.Dbsf()
+            fusion: Any = qe.Fusion.Dbsf()
+            if spec.fusion == "rrf":
+                fusion = qe.Fusion.Rrf(k=spec.rrf_k, weights=list(spec.weights))
             req = qe.QueryRequest(
                 limit=spec.limit,
                 prefetches=[

@@ -22,7 +22,9 @@ def make_store(kind: str, tmp_path: Path, dim: int) -> BaseStore:
 
 
 @pytest.fixture(params=["edge", "server"])
-def indexed(request: pytest.FixtureRequest, tmp_path: Path, tiny_corpus: Path, embedder: BaseEmbedder) -> Iterator[HybridRetriever]:
+def indexed(
+    request: pytest.FixtureRequest, tmp_path: Path, tiny_corpus: Path, embedder: BaseEmbedder
+) -> Iterator[HybridRetriever]:
     """The tiny corpus indexed for project `demo`, on the embedded engine and on the
     qdrant-client code path used for a Qdrant server."""
     store = make_store(request.param, tmp_path, embedder.dim)

@@ -51,8 +51,12 @@ def store(tmp_path: Path) -> EdgeStore:
     s = EdgeStore(tmp_path / "bm25", dim=2)
     s.upsert(
         [
-            StorePoint(f"00000000-0000-0000-0000-{i:012d}", np.array([1.0, 0.0]), document_vector(t, params),
-                       {"project": "p", "path": str(i), "text": t})
+            StorePoint(
+                f"00000000-0000-0000-0000-{i:012d}",
+                np.array([1.0, 0.0]),
+                document_vector(t, params),
+                {"project": "p", "path": str(i), "text": t},
+            )
             for i, t in enumerate(CORPUS)
         ]
     )

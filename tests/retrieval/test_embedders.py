@@ -5,7 +5,9 @@ from retrieval.embedders.concat import ConcatEmbedder
 
 
 def test_use_is_cross_lingual(embedder) -> None:  # noqa: ANN001
-    en, zh, other = embedder.embed_documents(["How do I enable CORS?", "如何启用 CORS？", "A recipe for pizza dough"])
+    en, zh, other = embedder.embed_documents(
+        ["How do I enable CORS?", "如何启用 CORS？", "A recipe for pizza dough"]
+    )
     assert float(en @ zh) > float(en @ other) + 0.3
 
 

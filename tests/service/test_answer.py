@@ -14,6 +14,7 @@ from service.answer import (
     parse_markers,
     refusal_message,
     select_passages,
+    strip_echo,
 )
 from service.conversations import Turn
 
@@ -141,3 +142,10 @@ def test_model_declined() -> None:
 
 def test_passage_type() -> None:
     assert isinstance(PASSAGES[0], Passage) and PASSAGES[0].n == 1
+
+
+def test_echoed_prompt_scaffolding_is_removed() -> None:
+    echoed = "[1] 数据处理 (docs/data.md)\n<<<\n使用 dataset_info.json 定义数据集 [1]。\n>>>\n\n"
+    echoed += "[2] Plugins (docs/p.md)"
+    assert strip_echo(echoed) == "使用 dataset_info.json 定义数据集 [1]。"
+    assert strip_echo("Add CORSMiddleware [1].") == "Add CORSMiddleware [1]."

@@ -59,7 +59,9 @@ def test_bad_input_gets_a_clear_4xx(client: TestClient, body: dict, status: int,
 
 
 def test_malformed_json_is_422(client: TestClient) -> None:
-    r = client.post("/search", content=b'{"project": "demo", "query": ', headers={"content-type": "application/json"})
+    r = client.post(
+        "/search", content=b'{"project": "demo", "query": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.json()["ok"] is False
 
