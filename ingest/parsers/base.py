@@ -20,14 +20,19 @@ class BaseParser(ABC):
         """Raise ParseError for unreadable or malformed input."""
 
 
-def read_text(path: Path, rel_path: str) -> str:
-    """Read a text file strictly: binary content or bad encodings are ParseErrors."""
+def read_bytes(path: Path, rel_path: str) -> bytes:
+    """Read a file of bounded size; unreadable or huge files are ParseErrors."""
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ParseError(rel_path, f"larger than {MAX_FILE_BYTES // 2**20} MB")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ParseError(rel_path, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def read_text(path: Path, rel_path: str) -> str:
+    """Read a text file strictly: binary content or bad encodings are ParseErrors."""
+    data = read_bytes(path, rel_path)
     if b"\x00" in data[:8192]:
         raise ParseError(rel_path, "binary content in a text file")
     try:

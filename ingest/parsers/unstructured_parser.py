@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.errors import ParseError
-from ingest.parsers.base import MAX_FILE_BYTES, BaseParser, read_text
+from ingest.parsers.base import BaseParser, read_bytes, read_text
 from ingest.parsers.markdown import _mtime
 from ingest.types import Document
 
@@ -256,12 +256,7 @@ class PdfParser(BaseParser):
     suffixes = (".pdf",)
 
     def parse(self, path: Path, rel_path: str) -> Document:
-        try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ParseError(rel_path, f"larger than {MAX_FILE_BYTES // 2**20} MB")
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ParseError(rel_path, f"cannot read file: {exc.strerror or exc}") from exc
+        data = read_bytes(path, rel_path)
         if not data.startswith(b"%PDF"):
             raise ParseError(rel_path, "not a PDF file (no %PDF header)")
         from pdfminer.high_level import extract_pages
