@@ -214,7 +214,10 @@ def attribute(
     sentences = split_sentences(answer)
     pending: list[int] = []  # indexes of sentences still without a source
     per_sentence: list[list[int]] = []
+    fences_before = 0  # an odd count means the sentence sits inside a fenced code block
     for s in sentences:
+        in_code = fences_before % 2 == 1 or "```" in s
+        fences_before += s.count("```")
         nums: list[int] = []
 
         def keep(m: re.Match[str], nums: list[int] = nums) -> str:
@@ -233,7 +236,7 @@ def attribute(
         out_sentences.append(fixed)
         per_sentence.append(nums)
         content = _MARKER_RE.sub("", s).strip()
-        if len(tokenize(content)) >= 3:
+        if len(tokenize(content)) >= 3 and not in_code:  # a marker inside code would corrupt it
             result.sentences += 1
             if not nums:
                 pending.append(len(out_sentences) - 1)

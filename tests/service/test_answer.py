@@ -106,6 +106,14 @@ def test_attribute_by_overlap_when_markers_missing() -> None:
     assert att.answer.endswith("[2].")
 
 
+def test_attribution_never_writes_markers_inside_code() -> None:
+    code = "```python\napp.add_middleware(CORSMiddleware, allow_origins=origins)\n```"
+    answer = f"To enable CORS, add CORSMiddleware to the app.\n\n{code}\n"
+    att = attribute(answer, PASSAGES)
+    assert code in att.answer  # the code block comes back untouched
+    assert att.cited == [1] and att.answer.startswith("To enable CORS, add CORSMiddleware to the app [1].")
+
+
 def test_attribute_finds_nothing_for_unrelated_text() -> None:
     att = attribute("Bananas are yellow fruits grown in tropical climates.", PASSAGES)
     assert att.cited == []
