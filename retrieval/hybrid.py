@@ -42,7 +42,6 @@ class HybridRetriever:
         self.embedder = embedder
         self.reranker = reranker or NoopReranker()
         self.params = params
-        self.last_timings: dict[str, float] = {}
 
     def search(
         self,
@@ -54,9 +53,11 @@ class HybridRetriever:
         mode: SearchMode = "hybrid",
         rerank: bool = True,
         per_path: int = 1,
+        timings: dict[str, float] | None = None,
     ) -> list[Hit]:
         """Best passages first, at most `per_path` chunks of one document (0 = no limit):
-        several chunks of one page would crowd out other pages.
+        several chunks of one page would crowd out other pages. Stage times in ms are
+        written to `timings` when given (per call: the retriever serves concurrent requests).
 
         Raises IndexNotFound for a project with no chunks."""
         t0 = time.perf_counter()
@@ -89,11 +90,8 @@ class HybridRetriever:
         t3 = time.perf_counter()
         if per_path:
             hits = limit_per_path(hits, per_path)
-        self.last_timings = {
-            "embed_ms": (t1 - t0) * 1e3,
-            "search_ms": (t2 - t1) * 1e3,
-            "rerank_ms": (t3 - t2) * 1e3,
-        }
+        if timings is not None:
+            timings.update(embed_ms=(t1 - t0) * 1e3, search_ms=(t2 - t1) * 1e3, rerank_ms=(t3 - t2) * 1e3)
         return hits[:top_k]
 
 

@@ -428,7 +428,8 @@ class Answerer:
         history = self.conversations.history(cid) if self.conversations and conversation_id else []
         standalone = condense_query(question, history)
         t0 = time.perf_counter()
-        hits = self.retriever.search(project, standalone, top_k=RETRIEVE_K)
+        stages: dict[str, float] = {}
+        hits = self.retriever.search(project, standalone, top_k=RETRIEVE_K, timings=stages)
         t1 = time.perf_counter()
         confidence = self.scorer.score(project, standalone, hits)
         t2 = time.perf_counter()
@@ -436,7 +437,7 @@ class Answerer:
         timings = {
             "retrieval_ms": (t1 - t0) * 1e3,
             "confidence_ms": (t2 - t1) * 1e3,
-            **{k: float(v) for k, v in getattr(self.retriever, "last_timings", {}).items()},
+            **stages,
         }
         return _Prepared(
             conversation_id=cid,

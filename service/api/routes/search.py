@@ -11,6 +11,7 @@ router = APIRouter()
 
 @router.post("/search", response_model=SearchResponse)
 async def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse:
+    timings: dict[str, float] = {}
     hits = await run_in_threadpool(
         retriever.search,
         body.project,
@@ -19,6 +20,7 @@ async def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse
         source_types=tuple(body.source_types or ()),
         mode=body.mode,
         rerank=body.rerank,
+        timings=timings,
     )
     return SearchResponse(
         hits=[
@@ -33,5 +35,5 @@ async def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse
             )
             for h in hits
         ],
-        timings_ms=dict(retriever.last_timings),
+        timings_ms=timings,
     )
