@@ -47,13 +47,5 @@ def run_ingest(
         report = ingester.ingest(project, docs, scope=scope, on_document=tick)
         if bar is not None:
             bar.close()
-        _add(total, report)
+        total.add(report)
     return total
-
-
-def _add(total: IngestReport, r: IngestReport) -> None:
-    for name in ("files", "unchanged", "chunks_added", "chunks_deleted", "docs_updated", "docs_deleted"):
-        setattr(total, name, getattr(total, name) + getattr(r, name))
-    total.seconds += r.seconds
-    total.embed_seconds += r.embed_seconds
-    total.errors.extend(r.errors)

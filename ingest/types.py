@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 SourceType = Literal["doc", "discussion", "issue"]
@@ -104,6 +104,15 @@ class IngestReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, other: IngestReport) -> None:
+        """Fold another run's counts into this one (a folder and an export in one job)."""
+        for f in fields(self):
+            value = getattr(other, f.name)
+            if isinstance(value, list):
+                getattr(self, f.name).extend(value)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + value)
 
     @property
     def chunks_per_s(self) -> float:

@@ -43,3 +43,12 @@ def test_ingest_writes_doc_hashes_to_the_manifest(settings: Settings, tiny_corpu
         "docs/zh/testing.md",
     }
     assert m["projects"]["demo"]["last_report"]["chunks_added"] == report.chunks_added
+
+
+def test_reports_of_a_folder_and_an_export_add_up() -> None:
+    from ingest.types import IngestReport
+
+    total = IngestReport(files=2, chunks_added=5, seconds=1.0, errors=[("a.md", "binary")])
+    total.add(IngestReport(files=3, chunks_deleted=1, docs_deleted=1, seconds=0.5, errors=[("x", "bad")]))
+    assert (total.files, total.chunks_added, total.chunks_deleted, total.docs_deleted) == (5, 5, 1, 1)
+    assert total.seconds == 1.5 and total.errors == [("a.md", "binary"), ("x", "bad")]
