@@ -86,7 +86,9 @@ class HybridRetriever:
         hits = [replace(h, scores={**h.scores, "fused": h.score}) for h in hits]
         t2 = time.perf_counter()
         if use_reranker and hits:
-            hits = self.reranker.rerank(query, hits, project=project)
+            # Only the top N are scored (the cost grows with N); the rest keep fused order below.
+            n = self.params.rerank_top_n
+            hits = self.reranker.rerank(query, hits[:n], project=project) + hits[n:]
         t3 = time.perf_counter()
         if per_path:
             hits = limit_per_path(hits, per_path)

@@ -80,3 +80,30 @@ def test_translations_count_as_one_page() -> None:
 
     kept = limit_per_path([hit("README_zh.md"), hit("README.md"), hit("a.md"), hit("a.md"), hit("b.md")], 1)
     assert [h.path for h in kept] == ["README_zh.md", "a.md", "b.md"]
+
+
+def test_reranker_scores_only_the_top_n(indexed: HybridRetriever) -> None:
+    """The reranker's cost grows with its input: it gets RERANK_TOP_N fused candidates, not
+    every candidate fetched to fill top_k after collapsing pages."""
+    from dataclasses import replace
+
+    from retrieval.hybrid import RetrievalParams
+    from retrieval.rerank.base import BaseReranker
+    from retrieval.types import Hit
+
+    class Reverse(BaseReranker):
+        seen: list[int] = []
+
+        def rerank(self, query: str, hits: list[Hit], *, project: str) -> list[Hit]:
+            self.seen.append(len(hits))
+            return [replace(h, scores={**h.scores, "rerank": 0.5}) for h in reversed(hits)]
+
+    reranker = Reverse()
+    params = RetrievalParams(rerank_top_n=2)
+    store, embedder = indexed.store, indexed.embedder
+    retriever = HybridRetriever(store=store, embedder=embedder, reranker=reranker, params=params)
+    fused = retriever.search("demo", "CORS middleware", top_k=5, rerank=False, per_path=0)
+    hits = retriever.search("demo", "CORS middleware", top_k=5, per_path=0)
+    assert reranker.seen == [2] and len(fused) > 2
+    assert [h.id for h in hits[:2]] == [fused[1].id, fused[0].id]
+    assert [h.id for h in hits[2:]] == [h.id for h in fused[2:]]

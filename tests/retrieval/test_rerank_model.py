@@ -146,3 +146,15 @@ def test_rerank_false_bypasses_the_reranker_through_post_search(
 
     info = client.get("/projects/demo").json()["reranker"]
     assert info["trained"] is True and info["threshold"]["value"] == 0.5
+
+
+def test_listwise_loss_prefers_the_positive_on_top() -> None:
+    import torch
+
+    from retrieval.rerank.training.train import _listwise_loss
+
+    batch = [("q", ["pos", "neg", "neg"], [1.0, 0.0, 0.0]), ("r", ["neg"], [0.0])]
+    good = _listwise_loss(torch.tensor([3.0, 0.0, -1.0, 0.5]), batch)
+    bad = _listwise_loss(torch.tensor([-1.0, 3.0, 0.0, 0.5]), batch)
+    assert float(good) < 0.1 < float(bad)
+    assert float(_listwise_loss(torch.tensor([0.3]), [("r", ["neg"], [0.0])])) == 0.0

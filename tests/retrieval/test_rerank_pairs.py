@@ -20,10 +20,11 @@ from retrieval.rerank.training.pairs import (
     retrieve,
     round_trip,
     split_of,
+    training_groups,
     training_pairs,
 )
 from retrieval.rerank.training.passages import Passage, load_passages, pair_text
-from retrieval.rerank.training.queries import heading_queries
+from retrieval.rerank.training.queries import heading_queries, sentence_queries
 from retrieval.rerank.training.run import RerankerTrainConfig, answerable_queries, refusal_queries
 from retrieval.store.edge import EdgeStore
 from tests.conftest import TINY_DOCS, write_corpus
@@ -157,3 +158,42 @@ def test_generated_questions_are_cleaned_and_cached(tmp_path: Path) -> None:
     again = generate_questions(passages, complete, count=4, cache_file=cache, workers=1)
     assert [g.question for g in again] == [g.question for g in first] and len(calls) == 4
     assert pair_text("A > B", "A", "body") == "A > B\nbody"
+
+
+def test_sentence_queries_take_prose_not_code_or_tables() -> None:
+    text = (
+        "Add the middleware before any route is declared, otherwise the preflight request fails.\n"
+        "```python\napp.add_middleware(CORSMiddleware, allow_origins=['*'], allow_methods=['*'])\n```\n"
+        "| option | default | meaning of the option in the table |\n"
+        "Short line."
+    )
+    p = Passage("k1", "docs/cors.md", "CORS", "CORS", text, "doc", "en", 0)
+    (q,) = sentence_queries([p])
+    assert q.question.startswith("Add the middleware") and q.kind == "sentence" and q.lang == "en"
+    code_only = Passage("k2", "docs/x.md", "X", "X", "```python\nx = 1\n```", "doc", "en", 0)
+    assert sentence_queries([code_only]) == []
+
+
+def test_training_groups_put_the_source_first(retriever: HybridRetriever) -> None:
+    passages = load_passages(retriever.store, "demo")
+    cors = next(p for p in passages if p.path == "docs/cors.md" and "add_middleware" in p.text)
+    source = Passage(**{**cors.__dict__, "path": _train_path()})
+    sentence = next(s for s in cors.text.split("\n") if len(s.split()) >= 4)
+    queries = [
+        Query("How do I allow requests from another origin?", "en", "generated", source),
+        Query(sentence, "en", "sentence", source),
+        Query("How do I bake bread?", "en", "offtopic", None),
+    ]
+    groups = training_groups(retrieve(queries, _search(retriever)), passages, seed=3)
+    by_query = {g[0]: g for g in groups}
+    for q in queries[:2]:
+        _, texts, labels = by_query[q.text]
+        assert labels[0] == 1.0 and sum(labels) == 1.0 and len(texts) > 1
+        assert all("add_middleware" not in t for t in texts[1:])  # negatives come from other files
+    masked = [
+        sentence not in training_groups(retrieve(queries[1:2], _search(retriever)), passages, seed=s)[0][1][0]
+        for s in range(12)
+    ]
+    assert any(masked) and not all(masked)  # the sentence is cut from its passage half of the time
+    if queries[2].split == "train":
+        assert set(by_query[queries[2].text][2]) == {0.0}

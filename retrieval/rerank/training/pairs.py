@@ -30,7 +30,7 @@ SPLITS = ("train", "calib", "test")
 class Query:
     text: str
     lang: str
-    kind: str  # generated | heading | identifier | discussion | offtopic | other-corpus
+    kind: str  # generated | heading | identifier | sentence | discussion | offtopic | other-corpus
     source: Passage | None  # None for refusal queries
 
     @property
@@ -116,6 +116,49 @@ def round_trip(c: Candidates, *, top_k: int = 20) -> bool:
     return any(label == 1 for label in c.labels[:top_k])
 
 
+Group = tuple[str, list[str], list[float]]  # query, passage texts, labels (positive first)
+
+
+def training_groups(
+    cands: Sequence[Candidates],
+    passages: Sequence[Passage],
+    *,
+    hard_per_query: int = 5,
+    random_per_query: int = 1,
+    refusal_per_query: int = 2,
+    seed: int = 0,
+) -> list[Group]:
+    """Per train-split query: its source passage first, then hard negatives (other files
+    that retrieval ranks high) and random ones; a refusal query gets only negatives. The
+    trainer scores a group together (listwise loss), so the model learns to put the source
+    above the passages retrieval confuses it with."""
+    rng = random.Random(seed)
+    out: list[Group] = []
+    for c in cands:
+        q = c.query
+        if q.split != "train":
+            continue
+        if q.source is None:
+            negs = [pair_text(h.breadcrumb, h.title, h.text) for h in c.hits[:refusal_per_query]]
+            if negs:
+                out.append((q.text, negs, [0.0] * len(negs)))
+            continue
+        src = q.source
+        src_text = src.text
+        if q.kind == "sentence" and rng.random() < 0.5:
+            src_text = src_text.replace(q.text, " ")  # inverse cloze: the query is no longer in it
+        texts = [pair_text(src.breadcrumb, src.title, src_text)]
+        for h in [h for h, label in zip(c.hits, c.labels, strict=True) if label == 0][:hard_per_query]:
+            texts.append(pair_text(h.breadcrumb, h.title, h.text))
+        for _ in range(random_per_query):
+            p = rng.choice(passages)
+            if p.path != src.path:
+                texts.append(pair_text(p.breadcrumb, p.title, p.text))
+        out.append((q.text, texts, [1.0] + [0.0] * (len(texts) - 1)))
+    rng.shuffle(out)
+    return out
+
+
 def training_pairs(
     cands: Sequence[Candidates],
     passages: Sequence[Passage],
@@ -126,24 +169,14 @@ def training_pairs(
     seed: int = 0,
 ) -> list[tuple[str, str, float]]:
     """(query, passage text, label) for the cross-encoder, from train-split queries only."""
-    rng = random.Random(seed)
-    out: list[tuple[str, str, float]] = []
-    for c in cands:
-        q = c.query
-        if q.split != "train":
-            continue
-        if q.source is None:
-            for h in c.hits[:refusal_per_query]:
-                out.append((q.text, pair_text(h.breadcrumb, h.title, h.text), 0.0))
-            continue
-        src = q.source
-        out.append((q.text, pair_text(src.breadcrumb, src.title, src.text), 1.0))
-        negs = [h for h, label in zip(c.hits, c.labels, strict=True) if label == 0][:hard_per_query]
-        for h in negs:
-            out.append((q.text, pair_text(h.breadcrumb, h.title, h.text), 0.0))
-        for _ in range(random_per_query):
-            p = rng.choice(passages)
-            if p.path != src.path:
-                out.append((q.text, pair_text(p.breadcrumb, p.title, p.text), 0.0))
-    rng.shuffle(out)
-    return out
+    groups = training_groups(
+        cands,
+        passages,
+        hard_per_query=hard_per_query,
+        random_per_query=random_per_query,
+        refusal_per_query=refusal_per_query,
+        seed=seed,
+    )
+    pairs = [(q, t, label) for q, texts, labels in groups for t, label in zip(texts, labels, strict=True)]
+    random.Random(seed).shuffle(pairs)
+    return pairs

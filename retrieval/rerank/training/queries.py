@@ -74,3 +74,31 @@ def identifier_queries(
 def _looks_like_code(name: str) -> bool:
     """snake_case, dotted.path or CamelCase: plain words in backticks are not identifiers."""
     return "_" in name or "." in name or any(c.isupper() for c in name[1:])
+
+
+_FENCE_RE = re.compile(r"```.*?```", re.S)
+_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+
+
+def sentence_queries(passages: Sequence[Passage], *, seed: int = 0) -> list[TemplateQuery]:
+    """One sentence of each passage as a query for it (the inverse cloze task of Lee et al.,
+    2019): plentiful, in the corpus's own words, and longer than a heading, like real
+    questions. Training removes the sentence from the positive passage half of the time
+    (pairs.py), so the model learns to match a passage's topic, not to copy words."""
+    rng = random.Random(seed)
+    out = []
+    for p in passages:
+        text = _FENCE_RE.sub("\n", p.text)
+        candidates = [s.strip() for s in _SENTENCE_SPLIT_RE.split(text) if _usable_sentence(s.strip())]
+        if candidates:
+            s = rng.choice(candidates)
+            out.append(TemplateQuery(p.key, "zh" if has_cjk(s) else "en", s, "sentence"))
+    return out
+
+
+def _usable_sentence(s: str) -> bool:
+    if not s or s[0] in "|#>-*`!<[{" or s.count("`") > 4:
+        return False  # tables, headings, list markers, code-heavy lines
+    if has_cjk(s):
+        return 12 <= len(s) <= 120
+    return 8 <= len(s.split()) <= 40

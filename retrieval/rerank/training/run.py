@@ -39,14 +39,15 @@ from retrieval.rerank.training.generate import Complete, generate_questions
 from retrieval.rerank.training.offtopic import OFFTOPIC_EN, OFFTOPIC_ZH
 from retrieval.rerank.training.pairs import (
     Candidates,
+    Group,
     Query,
     discussion_queries,
     retrieve,
     round_trip,
-    training_pairs,
+    training_groups,
 )
 from retrieval.rerank.training.passages import Passage, load_passages, pair_text
-from retrieval.rerank.training.queries import heading_queries, identifier_queries
+from retrieval.rerank.training.queries import heading_queries, identifier_queries, sentence_queries
 from retrieval.rerank.training.train import TrainConfig, train_cross_encoder
 from retrieval.store.base import BaseStore
 
@@ -60,9 +61,10 @@ class RerankerTrainConfig:
     generate_workers: int = 2
     max_heading_queries: int = 400
     max_identifier_queries: int = 200
+    max_sentence_queries: int = 600
     other_corpus_queries: int = 60  # refusal queries drawn from each other ingested project
     top_n: int = 20  # candidates per query, as served (RERANK_TOP_N)
-    max_train_pairs: int = 2400
+    max_train_pairs: int = 6000  # passages scored in training, summed over groups
     target_precision: float = 0.9
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
@@ -119,6 +121,11 @@ def answerable_queries(
     queries += [
         Query(t.question, t.lang, t.kind, by_key[t.key]) for t in idents[: config.max_identifier_queries]
     ]
+    sentences = sentence_queries(passages, seed=config.seed)
+    rng.shuffle(sentences)
+    queries += [
+        Query(t.question, t.lang, t.kind, by_key[t.key]) for t in sentences[: config.max_sentence_queries]
+    ]
     queries += discussion_queries(passages)
     return queries, gen_info
 
@@ -146,6 +153,17 @@ def refusal_queries(
         # A question naming this project is probably answerable here: not a negative.
         picked = [t for t in texts if name not in t[0].lower()][: config.other_corpus_queries]
         out += [Query(q, lang, "other-corpus", None) for q, lang in picked]
+    return out
+
+
+def _within_budget(groups: list[Group], max_pairs: int) -> list[Group]:
+    """The first groups (already shuffled) up to `max_pairs` passages in total."""
+    out, total = [], 0
+    for g in groups:
+        if total + len(g[1]) > max_pairs:
+            break
+        out.append(g)
+        total += len(g[1])
     return out
 
 
@@ -237,12 +255,13 @@ def train_reranker(
     timings["retrieve_s"] = time.perf_counter() - t
     log(f"queries: {len(answerable)} answerable, {len(refusal)} refusal; {len(kept)} kept after round trip")
 
-    pairs = training_pairs(kept, passages, seed=config.seed)[: config.max_train_pairs]
+    groups = _within_budget(training_groups(kept, passages, seed=config.seed), config.max_train_pairs)
+    n_pairs = sum(len(g[1]) for g in groups)
     tmp_dir = work / "model.tmp"
     shutil.rmtree(tmp_dir, ignore_errors=True)
-    log(f"training on {len(pairs)} pairs")
+    log(f"training on {n_pairs} pairs in {len(groups)} query groups")
     result = train_cross_encoder(
-        pairs,
+        groups,
         tmp_dir,
         config=config.train,
         on_step=lambda s, loss: log(f"step {s} loss {loss:.3f}") if s % 25 == 0 else None,
@@ -294,8 +313,9 @@ def train_reranker(
             "queries_by_kind": dict(Counter(q.kind for q in answerable + refusal)),
             "kept_by_kind": dict(Counter(c.query.kind for c in kept)),
             "queries_by_split": {f"{s}/{k}": n for (s, k), n in sorted(split_counts.items())},
-            "train_pairs": len(pairs),
-            "train_positives": int(sum(p[2] for p in pairs)),
+            "train_pairs": n_pairs,
+            "train_groups": len(groups),
+            "train_positives": int(sum(sum(g[2]) for g in groups)),
             "generation": gen_info,
         },
         training={

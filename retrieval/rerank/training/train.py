@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,15 +72,23 @@ def encode(tok: object, queries: Sequence[str], passages: Sequence[str], max_len
     )
 
 
+Pair = tuple[str, str, float]
+Group = tuple[str, list[str], list[float]]  # query, passages, labels (a positive, if any, first)
+
+
 def train_cross_encoder(
-    pairs: Sequence[tuple[str, str, float]],
+    pairs: Sequence[Pair] | Sequence[Group],
     out_dir: Path,
     *,
     config: TrainConfig = TrainConfig(),
     base_path: str | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Fine-tune and save (model + tokenizer) to out_dir. Pairs are (query, passage, label)."""
+    """Fine-tune and save (model + tokenizer) to out_dir. Training data are (query, passage,
+    label) pairs or (query, passages, labels) groups with the positive first. Loss: binary
+    cross-entropy on every pair (absolute scores: the calibrator reads them for refusal) plus
+    a softmax cross-entropy per group (the positive above its hard negatives; the localized
+    contrastive estimation of Gao et al., 2021, for rerankers trained on retriever output)."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     model, tok = load_model(base_path or base_model_path(), keep_layers=config.keep_layers)
@@ -96,7 +104,9 @@ def train_cross_encoder(
         [{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}], weight_decay=0.01
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    order = list(pairs)
+    # A plain pair is a one-passage group (its listwise term is zero).
+    groups: list[Group] = [g if isinstance(g[1], list) else (g[0], [g[1]], [g[2]]) for g in pairs]  # type: ignore[misc]
+    order = list(groups)
     rng = random.Random(config.seed)
     model.train()
     t0 = time.perf_counter()
@@ -105,20 +115,21 @@ def train_cross_encoder(
     stopped = False
     for _ in range(config.epochs):
         rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
+        for batch in _batches(order, config.batch_size):
             if time.perf_counter() - t0 > config.max_seconds:
                 stopped = True
                 break
-            batch = order[start : start + config.batch_size]
-            enc = encode(tok, [b[0] for b in batch], [b[1] for b in batch], config.max_length)
-            labels = torch.tensor([b[2] for b in batch], dtype=torch.float32)
+            queries = [q for q, texts, _ in batch for _ in texts]
+            texts = [t for _, ts, _ in batch for t in ts]
+            enc = encode(tok, queries, texts, config.max_length)
+            labels = torch.tensor([x for _, _, ls in batch for x in ls], dtype=torch.float32)
             logits = model(**enc).logits.squeeze(-1)
-            loss = loss_fn(logits, labels)
+            loss = loss_fn(logits, labels) + _listwise_loss(logits, batch)
             opt.zero_grad()
             loss.backward()
             opt.step()
             steps += 1
-            seen += len(batch)
+            seen += len(texts)
             losses.append(float(loss.detach()))
             if on_step:
                 on_step(steps, float(np.mean(losses[-20:])))
@@ -130,3 +141,30 @@ def train_cross_encoder(
     model.save_pretrained(str(out_dir))
     tok.save_pretrained(str(out_dir))  # type: ignore[attr-defined]
     return TrainResult(seen, seconds, steps, stopped, losses)
+
+
+def _batches(groups: Sequence[Group], pairs_per_batch: int) -> Iterator[list[Group]]:
+    """Whole groups, about `pairs_per_batch` passages per step."""
+    batch: list[Group] = []
+    size = 0
+    for g in groups:
+        batch.append(g)
+        size += len(g[1])
+        if size >= pairs_per_batch:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _listwise_loss(logits: torch.Tensor, batch: Sequence[Group]) -> torch.Tensor:
+    """Mean softmax cross-entropy of the positive (index 0) over each group that has one
+    positive and at least one negative."""
+    terms = []
+    start = 0
+    for _, texts, labels in batch:
+        n = len(texts)
+        if n > 1 and labels[0] == 1.0 and sum(labels) == 1.0:
+            terms.append(-torch.log_softmax(logits[start : start + n], dim=0)[0])
+        start += n
+    return torch.stack(terms).mean() if terms else logits.new_zeros(())
