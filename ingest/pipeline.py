@@ -6,6 +6,8 @@ ids are derived from (project, path, chunk index, doc_hash). So:
   nothing embedded, nothing written;
 - a changed document is upserted under its new hash, then chunks with any other hash for
   that path are deleted;
+- the hash covers the text *and* how it is indexed (chunking, URL template, BM25 parameters,
+  INDEX_VERSION), so changing any of them re-indexes every document on the next run;
 - a run killed at any point leaves old and/or new versions that the next run resolves the
   same way, ending in the state of a clean run.
 
@@ -15,17 +17,22 @@ ids are derived from (project, path, chunk index, doc_hash). So:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ingest.chunking import chunk_markdown, count_tokens
 from ingest.sources import Skipped
-from ingest.types import Chunk, Document, IngestReport
+from ingest.types import Chunk, Document, IngestReport, sha256_text
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.sparse import BM25Params, document_vector
 from retrieval.store.base import BaseStore, StorePoint
 from retrieval.tokenize import detect_lang
+
+# Bump when a code change alters the chunks or vectors built from the same text (chunker,
+# parsers' output, tokeniser): stored documents then count as changed and are re-indexed.
+INDEX_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,14 @@ def render_url(template: str, *, path: str, anchor: str) -> str:
 
 
 def chunk_document(
-    project: str, doc: Document, *, url_template: str = "", params: ChunkParams = ChunkParams()
+    project: str,
+    doc: Document,
+    *,
+    url_template: str = "",
+    params: ChunkParams = ChunkParams(),
+    doc_hash: str = "",
 ) -> list[Chunk]:
+    """`doc_hash` identifies this indexed version of the document (default: its text hash)."""
     if doc.format == "markdown":
         pieces = chunk_markdown(doc.text, title=doc.title, **vars(params))
     else:
@@ -68,7 +81,7 @@ def chunk_document(
                 url=url,
                 source_type=doc.source_type,
                 lang=detect_lang(piece.text),
-                doc_hash=doc.content_hash,
+                doc_hash=doc_hash or doc.content_hash,
                 index=i,
                 updated_at=doc.updated_at,
                 anchor=piece.anchor,
@@ -97,6 +110,17 @@ class Ingester:
         self.bm25 = bm25
         self.url_template = url_template
         self.batch_chunks = batch_chunks
+        recipe = {
+            "v": INDEX_VERSION,
+            "chunking": asdict(chunk_params),
+            "url": url_template,
+            "bm25": asdict(bm25),
+        }
+        self._recipe = sha256_text(json.dumps(recipe, sort_keys=True))
+
+    def doc_hash(self, doc: Document) -> str:
+        """The stored version of a document: its text and how it is indexed."""
+        return sha256_text(f"{doc.content_hash}:{self._recipe}")
 
     def ingest(
         self,
@@ -115,7 +139,7 @@ class Ingester:
         report = IngestReport()
         stored = self.store.doc_hashes(project, scope)
         seen: set[str] = set()
-        pending: list[tuple[Document, list[Chunk]]] = []
+        pending: list[tuple[Document, str, list[Chunk]]] = []
         pending_size = 0
 
         for item in documents:
@@ -127,13 +151,16 @@ class Ingester:
                 seen.add(item.path)  # keep what was indexed before; a broken file must not wipe it
                 continue
             seen.add(item.path)
-            chunks = chunk_document(project, item, url_template=self.url_template, params=self.chunk_params)
+            version = self.doc_hash(item)
+            chunks = chunk_document(
+                project, item, url_template=self.url_template, params=self.chunk_params, doc_hash=version
+            )
             # Unchanged only if this exact version is stored completely (a killed run may have
             # written part of it); chunking is deterministic, so the counts must agree.
-            if stored.get(item.path, {}) == ({item.content_hash: len(chunks)} if chunks else {}):
+            if stored.get(item.path, {}) == ({version: len(chunks)} if chunks else {}):
                 report.unchanged += 1
                 continue
-            pending.append((item, chunks))
+            pending.append((item, version, chunks))
             pending_size += len(chunks)
             if pending_size >= self.batch_chunks:
                 self._write(project, pending, stored, report)
@@ -152,11 +179,11 @@ class Ingester:
     def _write(
         self,
         project: str,
-        batch: list[tuple[Document, list[Chunk]]],
+        batch: list[tuple[Document, str, list[Chunk]]],
         stored: dict[str, dict[str, int]],
         report: IngestReport,
     ) -> None:
-        chunks = [c for _, cs in batch for c in cs]
+        chunks = [c for _, _, cs in batch for c in cs]
         if chunks:
             t0 = time.perf_counter()
             vectors = self.embedder.embed_documents([c.indexed_text() for c in chunks])
@@ -166,11 +193,11 @@ class Ingester:
                 for c, vec in zip(chunks, vectors, strict=True)
             ]
             self.store.upsert(points)
-        for doc, cs in batch:
+        for doc, version, cs in batch:
             # Only after the new version is stored: remove every other version of this path.
-            old = {h: n for h, n in stored.get(doc.path, {}).items() if h != doc.content_hash}
+            old = {h: n for h, n in stored.get(doc.path, {}).items() if h != version}
             if old:
-                self.store.delete_path(project, doc.path, except_doc_hash=doc.content_hash)
+                self.store.delete_path(project, doc.path, except_doc_hash=version)
                 report.chunks_deleted += sum(old.values())
             report.docs_updated += 1
             report.chunks_added += len(cs)

@@ -51,6 +51,33 @@ def test_reingest_of_an_unchanged_folder_embeds_and_writes_nothing(
     assert {p: p.stat().st_size for p in (tmp_path / "store").rglob("*") if p.is_file()} == files_before
 
 
+def test_a_new_url_template_or_chunking_reindexes_every_document(
+    tmp_path: Path, edge_store: EdgeStore, counting_embedder: CountingEmbedder
+) -> None:
+    """The text did not change, but how it is indexed did: stale URLs or chunks must not
+    survive as "unchanged" documents."""
+    from ingest.pipeline import ChunkParams
+
+    root = corpus(tmp_path / "c", ["alpha", "beta"])
+    run_ingest(Ingester(store=edge_store, embedder=counting_embedder), "demo", path=root)
+    template = "https://example.org/{path}#{anchor}"
+    moved = Ingester(store=edge_store, embedder=counting_embedder, url_template=template)
+    report = run_ingest(moved, "demo", path=root)
+    assert (report.unchanged, report.docs_updated) == (0, 2) and report.chunks_deleted == report.chunks_added
+    urls = {p["url"] for p in edge_store.payloads("demo")}
+    assert urls and all(u.startswith("https://example.org/docs/") for u in urls)
+    assert run_ingest(moved, "demo", path=root).unchanged == 2  # and then it is stable again
+    rechunked = Ingester(
+        store=edge_store,
+        embedder=counting_embedder,
+        url_template=template,
+        chunk_params=ChunkParams(min_tokens=0),
+    )
+    assert run_ingest(rechunked, "demo", path=root).docs_updated == 2
+    assert sum(edge_store.doc_hashes("demo")["docs/alpha.md"].values()) > 0
+    assert all(len(h) == 1 for h in edge_store.doc_hashes("demo").values())  # one version per file
+
+
 def test_point_ids_are_deterministic_across_stores(tmp_path: Path, embedder: BaseEmbedder) -> None:
     root = corpus(tmp_path / "c", ["alpha", "beta"])
     states = []
