@@ -34,7 +34,7 @@ from retrieval.rerank.cross_encoder import (
     similarity_embedder,
 )
 from retrieval.rerank.features import FEATURES, logistic, query_lang
-from retrieval.rerank.training.calibrate import auroc, fit_logistic, fit_threshold, prf
+from retrieval.rerank.training.calibrate import ThresholdFit, auroc, fit_logistic, fit_threshold, prf
 from retrieval.rerank.training.generate import Complete, generate_questions
 from retrieval.rerank.training.offtopic import OFFTOPIC_EN, OFFTOPIC_ZH
 from retrieval.rerank.training.pairs import (
@@ -220,6 +220,31 @@ def evaluate(
     return out
 
 
+@dataclass(frozen=True)
+class Calibration:
+    calibrator: dict[str, Any]
+    fit: ThresholdFit
+    validation: dict[str, Any]
+    n_pos: int
+    n_neg: int
+
+
+def calibrate(kept: Sequence[Candidates], pm: ProjectModel, *, target_precision: float) -> Calibration:
+    """Fit the calibrator on the calib split and the refusal threshold on the test split.
+    Sentence queries are training data only: copied verbatim from their passage, they would
+    teach the calibrator that word overlap alone decides relevance."""
+    held = [c for c in kept if c.query.split in ("calib", "test") and c.query.kind != "sentence"]
+    feats = {id(c): pm.features(c.query.text, c.hits) for c in held}
+    calib = [c for c in held if c.query.split == "calib"]
+    test = [c for c in held if c.query.split == "test"]
+    calibrator = fit_calibrator(calib, feats)
+    test_feats = [feats[id(c)] for c in test]
+    pos, neg = _top_scores(test, test_feats, calibrator)
+    fit = fit_threshold(pos, neg, target_precision=target_precision)
+    validation = evaluate(test, test_feats, calibrator, fit.threshold)
+    return Calibration(calibrator, fit, validation, len(pos), len(neg))
+
+
 def train_reranker(
     *,
     project: str,
@@ -291,18 +316,9 @@ def train_reranker(
     (tmp_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
     t = time.perf_counter()
-    pm = ProjectModel(tmp_dir, embedder=embedder)
-    held = [c for c in kept if c.query.split in ("calib", "test")]
-    feats = {id(c): pm.features(c.query.text, c.hits) for c in held}
+    cal = calibrate(kept, ProjectModel(tmp_dir, embedder=embedder), target_precision=config.target_precision)
     timings["score_heldout_s"] = time.perf_counter() - t
-
-    calib = [c for c in held if c.query.split == "calib"]
-    test = [c for c in held if c.query.split == "test"]
-    calibrator = fit_calibrator(calib, feats)
-    test_feats = [feats[id(c)] for c in test]
-    pos, neg = _top_scores(test, test_feats, calibrator)
-    fit = fit_threshold(pos, neg, target_precision=config.target_precision)
-    validation = evaluate(test, test_feats, calibrator, fit.threshold)
+    fit = cal.fit
     log(f"threshold {fit.threshold:.3f}: precision {fit.precision:.3f} recall {fit.recall:.3f}")
 
     split_counts = Counter((c.query.split, "answerable" if c.query.answerable else "refusal") for c in kept)
@@ -326,7 +342,7 @@ def train_reranker(
             "final_loss": round(float(np.mean(result.losses[-20:])), 4) if result.losses else None,
             "config": asdict(config.train),
         },
-        validation=validation,
+        validation=cal.validation,
         threshold={
             "value": round(fit.threshold, 4),
             "estimated_precision": round(fit.precision, 4),
@@ -334,12 +350,12 @@ def train_reranker(
             "f1": round(fit.f1, 4),
             "target_precision": fit.target_precision,
             "reached_target": fit.reached_target,
-            "fitted_on": f"{len(pos)} answerable generated vs {len(neg)} off-topic held-out questions",
+            "fitted_on": f"{cal.n_pos} answerable generated vs {cal.n_neg} off-topic held-out questions",
             "meaning": "answer when the best passage's probability >= value; REFUSAL_THRESHOLD overrides",
         },
         timings_s={k: round(v, 1) for k, v in {**timings, "total_s": time.perf_counter() - t_start}.items()},
     )
-    (tmp_dir / CALIBRATOR).write_text(json.dumps(calibrator, indent=1), encoding="utf-8")
+    (tmp_dir / CALIBRATOR).write_text(json.dumps(cal.calibrator, indent=1), encoding="utf-8")
     (tmp_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     _install(tmp_dir, model_dir(data_dir, project))
     return manifest
