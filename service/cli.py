@@ -305,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-reranker", help="fine-tune and calibrate the project's reranker")
     p.add_argument("project")
     p.add_argument("--generate", type=int, default=96, help="LLM-generated questions (0 = none)")
-    p.add_argument("--generate-minutes", type=float, default=12.0, help="time budget for generation")
-    p.add_argument("--train-minutes", type=float, default=15.0, help="time budget for the training loop")
+    p.add_argument("--generate-minutes", type=float, default=10.0, help="time budget for generation")
+    p.add_argument("--train-minutes", type=float, default=14.0, help="time budget for the training loop")
     p.add_argument("--target-precision", type=float, default=0.9, help="refusal threshold target")
     p.set_defaults(func=cmd_train_reranker)
 
