@@ -30,7 +30,7 @@ import numpy as np
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.tokenize import detect_lang, tokenize
 from retrieval.types import Hit
-from service.confidence import Confidence, ConfidenceScorer
+from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
 from service.errors import AnswerError, LLMUnavailable, status_for
 from service.llm.base import BaseLLM, Message
@@ -400,6 +400,7 @@ class Answerer:
         conversations: Conversations | None = None,
         *,
         refusal_threshold: float | None = None,
+        refusal_signal: RefusalSignal = "fallback",
         max_tokens: int = 256,
         max_passages: int = MAX_PASSAGES,
         passage_chars: int = PASSAGE_CHARS,
@@ -417,6 +418,7 @@ class Answerer:
             store=retriever.store,
             reranker=getattr(retriever, "reranker", None),
             threshold=refusal_threshold,
+            signal=refusal_signal,
         )
         self.stats = AnswerStats()
 

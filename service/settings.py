@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     refusal_threshold: float | None = Field(
         None, description="Override the calibrated refusal threshold (0..1)"
     )
+    refusal_signal: Literal["fallback", "rerank"] = Field(
+        "fallback",
+        description="What decides refusal: 'fallback' (similarity + term coverage blend; measured better "
+        "on real questions, eval/results/rerank.md) or 'rerank' (the trained reranker's probability "
+        "and its calibrated threshold)",
+    )
 
     # LLM
     llm_base_url: str = Field(

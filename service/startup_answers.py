@@ -55,6 +55,7 @@ async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> 
             parts.llm,
             parts.conversations,
             refusal_threshold=settings.refusal_threshold,
+            refusal_signal=settings.refusal_signal,
             max_tokens=settings.llm_max_tokens,
         )
     except Exception as exc:  # the rest of the API must still come up

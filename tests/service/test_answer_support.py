@@ -72,3 +72,40 @@ def test_blend_is_monotonic() -> None:
     low = blend(Features(cos=0.1, cover=0.1, oov=0.5))
     high = blend(Features(cos=0.6, cover=0.9, oov=0.0))
     assert 0 <= low < high <= 1
+
+
+def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    """REFUSAL_SIGNAL=rerank uses the reranker's probability and its calibrated threshold
+    (REFUSAL_THRESHOLD overrides); the default ignores them for the fallback blend."""
+    from dataclasses import replace
+
+    from ingest.pipeline import Ingester
+    from ingest.sources import iter_folder
+    from retrieval import HybridRetriever
+    from retrieval.store.edge import EdgeStore
+    from service.confidence import ConfidenceScorer
+    from tests.conftest import write_corpus
+
+    class Calibrated:
+        def threshold(self, project: str) -> float:
+            return 0.7
+
+    store = EdgeStore(tmp_path / "edge", dim=embedder.dim)
+    Ingester(store=store, embedder=embedder).ingest("demo", iter_folder(write_corpus(tmp_path / "c")))
+    question = "How do I add CORSMiddleware to allow another origin?"
+    hits = HybridRetriever(store=store, embedder=embedder).search("demo", question, top_k=3, rerank=False)
+    hits = [replace(hits[0], scores={**hits[0].scores, "rerank": 0.5}), *hits[1:]]
+    try:
+        by_rerank = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated(), signal="rerank")
+        c = by_rerank.score("demo", question, hits)
+        assert (c.source, c.value, c.threshold, c.confident) == ("rerank", 0.5, 0.7, False)
+        overridden = ConfidenceScorer(
+            embedder=embedder, store=store, reranker=Calibrated(), signal="rerank", threshold=0.4
+        )
+        assert overridden.score("demo", question, hits).confident
+        default = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated())
+        fb = default.score("demo", question, hits)
+        assert fb.source == "fallback" and fb.features is not None and fb.confident  # on-topic question
+        assert not default.score("demo", "How do I set the JVM heap size for Spring Boot?", hits).confident
+    finally:
+        store.close()
