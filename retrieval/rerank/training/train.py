@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from retrieval.rerank.training.pairs import Group
+
 
 def base_model_path() -> str:
     from retrieval.embedders.minilm import minilm_path
@@ -72,8 +74,7 @@ def encode(tok: object, queries: Sequence[str], passages: Sequence[str], max_len
     )
 
 
-Pair = tuple[str, str, float]
-Group = tuple[str, list[str], list[float]]  # query, passages, labels (a positive, if any, first)
+Pair = tuple[str, str, float]  # query, passage, label
 
 
 def train_cross_encoder(
