@@ -21,7 +21,6 @@ from retrieval.rerank.training.pairs import (
     round_trip,
     split_of,
     training_groups,
-    training_pairs,
 )
 from retrieval.rerank.training.passages import Passage, load_passages, pair_text
 from retrieval.rerank.training.queries import heading_queries, sentence_queries
@@ -80,11 +79,15 @@ def test_hard_negatives_are_really_negative(retriever: HybridRetriever) -> None:
     # Force the query into the training split and check the pairs it yields.
     train_q = Query(q.text, q.lang, q.kind, Passage(**{**cors.__dict__, "path": _train_path()}))
     (tc,) = retrieve([train_q], _search(retriever))
-    pairs = training_pairs([tc], passages, seed=1)
+    pairs = _flatten(training_groups([tc], passages, seed=1))
     positives = [p for p in pairs if p[2] == 1.0]
     negatives = [p for p in pairs if p[2] == 0.0]
     assert len(positives) == 1 and "add_middleware" in positives[0][1]
     assert negatives and all("add_middleware" not in p[1] for p in negatives)
+
+
+def _flatten(groups: list) -> list[tuple[str, str, float]]:
+    return [(q, t, label) for q, texts, labels in groups for t, label in zip(texts, labels, strict=True)]
 
 
 def _train_path() -> str:
@@ -119,7 +122,7 @@ def test_pair_building_reads_no_eval_files(
     queries, _ = answerable_queries(passages, config, complete=None, cache_file=None, log=lambda m: None)
     refusal = refusal_queries(retriever.store, "demo", tmp_path, config)
     cands = retrieve(queries + refusal, _search(retriever))
-    pairs = training_pairs(cands, passages)
+    pairs = _flatten(training_groups(cands, passages))
     assert pairs
     assert not [p for p in opened if "eval" in Path(p).parts]
     # Refusal queries are bundled off-topic ones, never tied to a passage.

@@ -157,26 +157,3 @@ def training_groups(
         out.append((q.text, texts, [1.0] + [0.0] * (len(texts) - 1)))
     rng.shuffle(out)
     return out
-
-
-def training_pairs(
-    cands: Sequence[Candidates],
-    passages: Sequence[Passage],
-    *,
-    hard_per_query: int = 3,
-    random_per_query: int = 1,
-    refusal_per_query: int = 2,
-    seed: int = 0,
-) -> list[tuple[str, str, float]]:
-    """(query, passage text, label) for the cross-encoder, from train-split queries only."""
-    groups = training_groups(
-        cands,
-        passages,
-        hard_per_query=hard_per_query,
-        random_per_query=random_per_query,
-        refusal_per_query=refusal_per_query,
-        seed=seed,
-    )
-    pairs = [(q, t, label) for q, texts, labels in groups for t, label in zip(texts, labels, strict=True)]
-    random.Random(seed).shuffle(pairs)
-    return pairs

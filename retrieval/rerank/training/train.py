@@ -106,8 +106,7 @@ def train_cross_encoder(
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     # A plain pair is a one-passage group (its listwise term is zero).
-    groups: list[Group] = [g if isinstance(g[1], list) else (g[0], [g[1]], [g[2]]) for g in pairs]  # type: ignore[misc]
-    order = list(groups)
+    order: list[Group] = [g if isinstance(g[1], list) else (g[0], [g[1]], [g[2]]) for g in pairs]  # type: ignore[misc]
     rng = random.Random(config.seed)
     model.train()
     t0 = time.perf_counter()
