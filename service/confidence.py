@@ -238,6 +238,22 @@ class ConfidenceScorer:
                 return float(value)
         return None
 
+    def describe(self, project: str) -> dict[str, object]:
+        """What decides refusal for this project, as `score` applies it (GET /projects/{project}):
+        the reranker's fitted threshold is only in force with REFUSAL_SIGNAL=rerank."""
+        override = self.threshold is not None
+        if self.signal == "rerank":
+            threshold = self._rerank_threshold(project)
+            if threshold is not None:
+                source = "REFUSAL_THRESHOLD" if override else "the reranker's calibration"
+                return {"signal": "rerank", "threshold": threshold, "threshold_from": source}
+        return {
+            "signal": "fallback",
+            "threshold": self.threshold if override else self.fallback_threshold,
+            "threshold_from": "REFUSAL_THRESHOLD" if override else "default (service/confidence.py)",
+            "meaning": "answer when the similarity + term-coverage blend of the top passages >= threshold",
+        }
+
     def score(self, project: str, question: str, hits: list[Hit]) -> Confidence:
         if not hits:
             return Confidence(0.0, self.threshold or self.fallback_threshold, "fallback")

@@ -99,6 +99,8 @@ def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, em
         by_rerank = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated(), signal="rerank")
         c = by_rerank.score("demo", question, hits)
         assert (c.source, c.value, c.threshold, c.confident) == ("rerank", 0.5, 0.7, False)
+        described = by_rerank.describe("demo")
+        assert (described["signal"], described["threshold"]) == ("rerank", 0.7)
         overridden = ConfidenceScorer(
             embedder=embedder, store=store, reranker=Calibrated(), signal="rerank", threshold=0.4
         )
@@ -107,5 +109,6 @@ def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, em
         fb = default.score("demo", question, hits)
         assert fb.source == "fallback" and fb.features is not None and fb.confident  # on-topic question
         assert not default.score("demo", "How do I set the JVM heap size for Spring Boot?", hits).confident
+        assert default.describe("demo")["signal"] == "fallback"  # the fitted threshold is not in force
     finally:
         store.close()

@@ -37,6 +37,26 @@ def test_health_and_projects(client: TestClient) -> None:
     assert client.get("/projects/demo").json()["chunks"] > 0
 
 
+def test_project_page_shows_the_refusal_rule_in_force(
+    settings: Settings, tiny_corpus: Path, embedder
+) -> None:  # noqa: ANN001
+    from service.confidence import FALLBACK_THRESHOLD
+
+    components = build_components(settings, embedder=embedder)
+    run_ingest(components.ingester(), "demo", path=tiny_corpus)
+    try:
+        with TestClient(create_app(settings, components=components)) as c:
+            default = c.get("/projects/demo").json()["refusal"]
+        # A maintainer's REFUSAL_THRESHOLD replaces it, and the page says where it came from.
+        tuned = settings.model_copy(update={"refusal_threshold": 0.7})
+        with TestClient(create_app(tuned, components=components)) as c:
+            override = c.get("/projects/demo").json()["refusal"]
+    finally:
+        components.close()
+    assert default["signal"] == "fallback" and default["threshold"] == FALLBACK_THRESHOLD
+    assert override["threshold"] == 0.7 and override["threshold_from"] == "REFUSAL_THRESHOLD"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [

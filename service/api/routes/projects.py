@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service.api.deps import ComponentsDep
 from service.api.schemas import ProjectPublic, ProjectsPublic
@@ -16,7 +16,7 @@ def list_projects(components: ComponentsDep) -> ProjectsPublic:
 
 
 @router.get("/projects/{project}")
-def get_project(project: str, components: ComponentsDep) -> dict[str, object]:
+def get_project(project: str, components: ComponentsDep, request: Request) -> dict[str, object]:
     chunks = components.store.count(project)
     if chunks == 0:
         raise ProjectNotFound(project)
@@ -25,4 +25,7 @@ def get_project(project: str, components: ComponentsDep) -> dict[str, object]:
     describe = getattr(reranker, "describe", None)
     if callable(describe):
         info["reranker"] = describe(project)
+    answerer = getattr(request.app.state, "answerer", None)
+    if answerer is not None:  # absent when the answer pipeline could not start
+        info["refusal"] = answerer.scorer.describe(project)
     return info
