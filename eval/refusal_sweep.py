@@ -15,8 +15,7 @@ from pathlib import Path
 
 from eval.retrieval import load_questions
 from retrieval.rerank.training.calibrate import auroc
-from service.answer import RETRIEVE_K
-from service.confidence import ConfidenceScorer
+from service.answer import RETRIEVE_K, Answerer
 from service.container import build_components
 from service.settings import Settings
 
@@ -55,13 +54,13 @@ def main() -> None:
     settings = Settings()
     comps = build_components(settings)
     try:
-        scorer = ConfidenceScorer(
-            embedder=comps.embedder,
-            store=comps.store,
-            reranker=comps.retriever.reranker,
-            threshold=settings.refusal_threshold,
-            signal=settings.refusal_signal,
-        )
+        # The scorer /ask builds, from the same settings (no model: it is never called here).
+        scorer = Answerer(
+            comps.retriever,
+            None,
+            refusal_threshold=settings.refusal_threshold,
+            refusal_signal=settings.refusal_signal,
+        ).scorer
         scored = []
         for q in load_questions(args.questions):
             hits = comps.retriever.search(args.project, q.question, top_k=RETRIEVE_K)

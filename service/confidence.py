@@ -238,30 +238,35 @@ class ConfidenceScorer:
                 return float(value)
         return None
 
+    def _fallback_threshold(self) -> float:
+        return self.threshold if self.threshold is not None else self.fallback_threshold
+
     def describe(self, project: str) -> dict[str, object]:
         """What decides refusal for this project, as `score` applies it (GET /projects/{project}):
         the reranker's fitted threshold is only in force with REFUSAL_SIGNAL=rerank."""
-        override = self.threshold is not None
+        source = "REFUSAL_THRESHOLD" if self.threshold is not None else None
         if self.signal == "rerank":
             threshold = self._rerank_threshold(project)
             if threshold is not None:
-                source = "REFUSAL_THRESHOLD" if override else "the reranker's calibration"
-                return {"signal": "rerank", "threshold": threshold, "threshold_from": source}
+                return {
+                    "signal": "rerank",
+                    "threshold": threshold,
+                    "threshold_from": source or "the reranker's calibration",
+                }
         return {
             "signal": "fallback",
-            "threshold": self.threshold if override else self.fallback_threshold,
-            "threshold_from": "REFUSAL_THRESHOLD" if override else "default (service/confidence.py)",
+            "threshold": self._fallback_threshold(),
+            "threshold_from": source or "default (service/confidence.py)",
             "meaning": "answer when the similarity + term-coverage blend of the top passages >= threshold",
         }
 
     def score(self, project: str, question: str, hits: list[Hit]) -> Confidence:
         if not hits:
-            return Confidence(0.0, self.threshold or self.fallback_threshold, "fallback")
+            return Confidence(0.0, self._fallback_threshold(), "fallback")
         rerank = hits[0].scores.get("rerank") if self.signal == "rerank" else None
         if rerank is not None:
             threshold = self._rerank_threshold(project)
             if threshold is not None:
                 return Confidence(float(rerank), threshold, "rerank")
         features = fallback_features(question, hits, self.embedder, self.stats, project)
-        threshold = self.threshold if self.threshold is not None else self.fallback_threshold
-        return Confidence(blend(features, self.weights), threshold, "fallback", features)
+        return Confidence(blend(features, self.weights), self._fallback_threshold(), "fallback", features)

@@ -38,8 +38,10 @@ def test_health_and_projects(client: TestClient) -> None:
 
 
 def test_project_page_shows_the_refusal_rule_in_force(
-    settings: Settings, tiny_corpus: Path, embedder
-) -> None:  # noqa: ANN001
+    settings: Settings,
+    tiny_corpus: Path,
+    embedder,  # noqa: ANN001
+) -> None:
     from service.confidence import FALLBACK_THRESHOLD
 
     components = build_components(settings, embedder=embedder)
