@@ -24,25 +24,15 @@ def run_eval(args: argparse.Namespace) -> int:
         systems: dict[str, SearchFn] = {}
         wanted = [s.strip() for s in args.baselines.split(",") if s.strip()]
 
-        def ours(mode: str, rerank: bool, adapt: bool = True) -> SearchFn:
+        def ours(mode: str, rerank: bool) -> SearchFn:
             return lambda q: [
                 h.path
-                for h in retriever.search(
-                    args.project,
-                    q,
-                    top_k=10,
-                    mode=mode,
-                    rerank=rerank,
-                    adapt=adapt,  # type: ignore[arg-type]
-                )
+                for h in retriever.search(args.project, q, top_k=10, mode=mode, rerank=rerank)  # type: ignore[arg-type]
             ]
 
-        adapted = retriever.adapters is not None and retriever.adapters.has(args.project)
         for name, mode in (("bm25", "sparse"), ("dense", "dense"), ("hybrid", "hybrid")):
             if name in wanted:
                 systems[f"{name} (ossqa)"] = ours(mode, rerank=False)
-                if adapted and mode != "sparse":  # what the project's query adapter adds
-                    systems[f"{name}, no adapter (ossqa)"] = ours(mode, rerank=False, adapt=False)
         if "hybrid+rerank" in wanted:
             systems["hybrid+rerank (ossqa)"] = ours("hybrid", rerank=True)
         if "rank-bm25" in wanted:

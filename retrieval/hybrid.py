@@ -1,5 +1,5 @@
-"""Hybrid retrieval: embed the query (through the project's query adapter when one is
-trained), let Qdrant prefetch dense + BM25 and fuse them, then rerank the top candidates.
+"""Hybrid retrieval: embed the query, let Qdrant prefetch dense + BM25 and fuse them,
+then rerank the top candidates.
 
     retriever = HybridRetriever(store=store, embedder=embedder)
     hits = retriever.search("fastapi", "How do I enable CORS?", top_k=5)
@@ -11,7 +11,6 @@ import re
 import time
 from dataclasses import dataclass, replace
 
-from retrieval.adapter import QueryAdapters
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.errors import IndexNotFound
 from retrieval.rerank.base import BaseReranker
@@ -37,13 +36,11 @@ class HybridRetriever:
         store: BaseStore,
         embedder: BaseEmbedder,
         reranker: BaseReranker | None = None,
-        adapters: QueryAdapters | None = None,
         params: RetrievalParams = RetrievalParams(),
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.reranker = reranker or NoopReranker()
-        self.adapters = adapters
         self.params = params
 
     def search(
@@ -55,7 +52,6 @@ class HybridRetriever:
         source_types: tuple[str, ...] = (),
         mode: SearchMode = "hybrid",
         rerank: bool = True,
-        adapt: bool = True,
         per_path: int = 1,
         timings: dict[str, float] | None = None,
     ) -> list[Hit]:
@@ -66,8 +62,6 @@ class HybridRetriever:
         Raises IndexNotFound for a project with no chunks."""
         t0 = time.perf_counter()
         dense = self.embedder.embed_query(query) if mode != "sparse" else None
-        if dense is not None and adapt and self.adapters is not None:
-            dense = self.adapters.adapt(project, dense)
         sparse = query_vector(query) if mode != "dense" else None
         t1 = time.perf_counter()
         use_reranker = rerank and not isinstance(self.reranker, NoopReranker)

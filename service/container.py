@@ -11,7 +11,6 @@ from ingest.pipeline import ChunkParams, Ingester
 from ingest.run import run_ingest
 from ingest.types import IngestReport
 from retrieval import HybridRetriever, RetrievalParams
-from retrieval.adapter import QueryAdapters
 from retrieval.embedders import BaseEmbedder, create_embedder
 from retrieval.rerank.base import BaseReranker
 from retrieval.rerank.factory import create_reranker
@@ -96,12 +95,7 @@ def build_components(settings: Settings, *, embedder: BaseEmbedder | None = None
         url=settings.qdrant_url,
         api_key=settings.qdrant_api_key,
     )
-    retriever = HybridRetriever(
-        store=store,
-        embedder=embedder,
-        adapters=QueryAdapters(data_dir) if settings.query_adapter else None,
-        params=retrieval_params(settings),
-    )
+    retriever = HybridRetriever(store=store, embedder=embedder, params=retrieval_params(settings))
     # The trained per-project cross-encoder loads lazily; untrained projects keep the fused order.
     retriever.reranker = create_reranker(
         settings.reranker, data_dir=data_dir, embedder=embedder, threads=settings.rerank_threads

@@ -43,9 +43,6 @@ class Settings(BaseSettings):
     reranker: Literal["cross-encoder", "none"] = Field(
         "cross-encoder", description="Reranker; used when trained"
     )
-    query_adapter: bool = Field(
-        True, description="Use the project's query adapter (fitted by train-reranker) on the dense channel"
-    )
     rerank_top_n: int = Field(20, ge=1, le=100, description="Fused candidates given to the reranker")
     rerank_threads: int = Field(1, ge=1, le=16, description="Torch threads for reranking (1 is fastest here)")
     refusal_threshold: float | None = Field(

@@ -23,7 +23,6 @@ class SearchRequest(BaseModel):
     source_types: list[Literal["doc", "discussion", "issue"]] | None = None
     mode: Literal["hybrid", "dense", "sparse"] = "hybrid"
     rerank: bool = True
-    adapt: bool = True  # the project's query adapter on the dense channel, when one is trained
 
     _q = field_validator("query")(_not_blank)
 

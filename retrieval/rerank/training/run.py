@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.adapter import adapter_path
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.hybrid import HybridRetriever
 from retrieval.rerank.cross_encoder import (
@@ -35,7 +34,6 @@ from retrieval.rerank.cross_encoder import (
     similarity_embedder,
 )
 from retrieval.rerank.features import FEATURES, logistic, query_lang
-from retrieval.rerank.training.adapter import train_query_adapter
 from retrieval.rerank.training.calibrate import ThresholdFit, auroc, fit_logistic, fit_threshold, prf
 from retrieval.rerank.training.generate import Complete, generate_questions
 from retrieval.rerank.training.offtopic import OFFTOPIC_EN, OFFTOPIC_ZH
@@ -275,11 +273,6 @@ def train_reranker(
     refusal = refusal_queries(store, project, data_dir, config)
     timings["queries_s"] = time.perf_counter() - t
 
-    # First, so the reranker learns on the candidates that serving will give it.
-    adapter_info = train_query_adapter(answerable, passages, embedder, adapter_path(data_dir, project))
-    timings["adapter_s"] = adapter_info.get("seconds", 0.0)
-    log(f"query adapter: {adapter_info}")
-
     t = time.perf_counter()
     rerank_free = lambda q: retriever.search(project, q, top_k=config.top_n, rerank=False)  # noqa: E731
     cands = retrieve(answerable + refusal, rerank_free)
@@ -350,7 +343,6 @@ def train_reranker(
             "config": asdict(config.train),
         },
         validation=cal.validation,
-        query_adapter=adapter_info,
         threshold={
             "value": round(fit.threshold, 4),
             "estimated_precision": round(fit.precision, 4),

@@ -20,7 +20,6 @@ async def search(body: SearchRequest, retriever: RetrieverDep) -> SearchResponse
         source_types=tuple(body.source_types or ()),
         mode=body.mode,
         rerank=body.rerank,
-        adapt=body.adapt,
         timings=timings,
     )
     return SearchResponse(
