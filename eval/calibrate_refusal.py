@@ -9,6 +9,12 @@ The default corpus is FastAPI, which no eval set uses.
 
 Prints the fitted weights (copy them into FALLBACK_WEIGHTS) and the threshold table, and writes
 eval/results/refusal_calibration.md.
+
+Questions with no term the blend can judge (Chinese questions about an English-only corpus) are
+decided on similarity alone (COS_ONLY_WEIGHTS); fit those on the English FastAPI docs:
+
+    OSSQA_DATA_DIR=/tmp/cal ossqa ingest fastapi-en ../shared/corpora/fastapi/docs/en
+    OSSQA_DATA_DIR=/tmp/cal python -m eval.calibrate_refusal --project fastapi-en --cos-only
 """
 
 from __future__ import annotations
@@ -83,8 +89,11 @@ def main() -> None:
     ap.add_argument("--project", default="fastapi")
     ap.add_argument("--n", type=int, default=120)
     ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "refusal_calibration.md")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--cos-only", action="store_true", help="fit COS_ONLY_WEIGHTS instead")
     args = ap.parse_args()
+    name = "refusal_calibration_cos_only.md" if args.cos_only else "refusal_calibration.md"
+    args.out = args.out or HERE / "results" / name
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -94,7 +103,7 @@ def main() -> None:
     try:
         rng = random.Random(args.seed)
         payloads = list(comps.store.payloads(args.project))
-        written = load_lines(f"{args.project}_questions.txt") if args.project == "fastapi" else []
+        written = load_lines("fastapi_questions.txt") if args.project.startswith("fastapi") else []
         pos = generate_answerable(payloads, args.n, args.project, rng) + written
         neg = load_lines("offtopic_questions.txt")
         stats = TermStats(comps.store)
@@ -103,9 +112,13 @@ def main() -> None:
             for q in questions:
                 hits = comps.retriever.search(args.project, q, top_k=8)
                 f = fallback_features(q, hits, comps.embedder, stats, args.project)
-                rows.append((label, f.cos, f.cover, f.oov, f.oov_plain))
+                rows.append((label, f.cos, f.cover, f.oov, f.oov_plain, f.lexical))
     finally:
         comps.close()
+    if args.cos_only:
+        fit_cos_only([r for r in rows if not r[5]], args.out)
+        return
+    rows = [r for r in rows if r[5]]  # the others are decided by COS_ONLY_WEIGHTS
     y = np.array([r[0] for r in rows])
     x = np.array([r[1:5] for r in rows])
     all_names = ["cos", "cover", "oov", "oov_plain"]
@@ -143,6 +156,36 @@ def main() -> None:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
+
+
+def fit_cos_only(rows: list[tuple], out: Path) -> None:
+    """Similarity alone, for questions with no judged term. Few, nearly separable points: a
+    weakly regularised fit keeps the slope steep enough to refuse the dissimilar ones."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.array([r[0] for r in rows])
+    cos = np.array([[r[1]] for r in rows])
+    model = LogisticRegression(C=100.0, class_weight="balanced").fit(cos, y)
+    bias, w = float(model.intercept_[0]), float(model.coef_[0][0])
+    prob = model.predict_proba(cos)[:, 1]
+    lines = [
+        f"# Refusal on similarity alone ({int(y.sum())} answerable, {int((1 - y).sum())} off-topic "
+        "questions with no judged term)",
+        "",
+        f'COS_ONLY_WEIGHTS = {{"bias": {bias:.2f}, "cos": {w:.2f}}}',
+        "",
+        f"answerable cos: {', '.join(f'{c:.2f}' for c in sorted(cos[y == 1, 0]))}",
+        f"off-topic cos: {', '.join(f'{c:.2f}' for c in sorted(cos[y == 0, 0]))}",
+        "",
+        "| threshold | answerable kept | off-topic refused |",
+        "|---|---|---|",
+    ]
+    for t in (0.1, 0.2, 0.3, 0.4, 0.5):
+        lines.append(f"| {t:.1f} | {np.mean(prob[y == 1] >= t):.1%} | {np.mean(prob[y == 0] < t):.1%} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

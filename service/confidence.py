@@ -42,6 +42,14 @@ FALLBACK_WEIGHTS = {"bias": -3.22, "cos": 1.99, "cover": 5.08, "oov": -7.66, "oo
 # 60-63%), and still refuses 62% of the hand-written off-topic questions (97% kept); see
 # eval/results/refusal_calibration.md.
 FALLBACK_THRESHOLD = 0.2
+# For a question with no word the blend can judge (a Chinese question about an English-only
+# corpus: its terms are neither found nor names), `cover` would sit at a neutral 0.5 and lift
+# every such question over the threshold ("怎么做红烧肉？" was answered). These questions are
+# judged on the cross-lingual similarity alone, fitted the same way on our own data
+# (eval/calibrate_refusal.py --cos-only, FastAPI's English docs: 6 answerable Chinese questions,
+# cos 0.30-0.54, vs 12 hand-written off-topic ones, cos 0.14-0.19 and one 0.32; at 0.2 all
+# answerable kept, 92% off-topic refused; eval/results/refusal_calibration_cos_only.md).
+COS_ONLY_WEIGHTS = {"bias": -4.90, "cos": 17.35}
 PASSAGE_CHARS = 400  # the opening of a passage carries its topic; keeps embedding fast
 TOP_PASSAGES = 3
 
@@ -55,6 +63,7 @@ class Features:
     cover: float
     oov: float
     oov_plain: float = 0.0
+    lexical: bool = True  # False: no term of the question could be judged, only `cos` speaks
 
     def as_dict(self) -> dict[str, float]:
         return {"cos": self.cos, "cover": self.cover, "oov": self.oov, "oov_plain": self.oov_plain}
@@ -153,15 +162,15 @@ def _compound(term: str) -> bool:
 
 def lexical_features(
     question: str, passages: list[str], df: Counter[str], n_docs: int, corpus_has_zh: bool
-) -> tuple[float, float, float]:
-    """(cover, oov, oov_plain), IDF-weighted shares of the question's judged terms:
+) -> tuple[float, float, float, bool]:
+    """(cover, oov, oov_plain, lexical), IDF-weighted shares of the question's judged terms:
     cover = known terms found in the top passages; oov = name-like terms found nowhere in the
     project; oov_plain = plain words found nowhere (weak evidence: "swapping" may simply not
     occur in a small corpus). Chinese terms are skipped for a corpus with no Chinese text,
-    where their absence says nothing."""
+    where their absence says nothing. `lexical` is False when no term gave evidence either way."""
     terms = _judged_terms(question, corpus_has_zh)
     if not terms:
-        return 0.5, 0.0, 0.0  # nothing to judge by: neutral
+        return 0.5, 0.0, 0.0, False  # nothing to judge by
     names = _name_terms(question)
     in_passages: set[str] = set()
     for p in passages:
@@ -180,7 +189,7 @@ def lexical_features(
             # ("时要", "集能") or colloquial phrasing: no evidence either way.
             plain += idf
     cover_share = cover / (known + oov) if known + oov > 0 else 0.5
-    return cover_share, oov / total, plain / total
+    return cover_share, oov / total, plain / total, known + oov + plain > 0
 
 
 def fallback_features(
@@ -194,11 +203,13 @@ def fallback_features(
     q = model.embed_documents([question])[0]
     cos = float(np.max(model.embed_documents(texts) @ q)) if texts else 0.0
     df, n, has_zh = stats.get(project)
-    cover, oov, plain = lexical_features(question, texts, df, n, has_zh)
-    return Features(cos=cos, cover=cover, oov=oov, oov_plain=plain)
+    cover, oov, plain, lexical = lexical_features(question, texts, df, n, has_zh)
+    return Features(cos=cos, cover=cover, oov=oov, oov_plain=plain, lexical=lexical)
 
 
 def blend(features: Features, weights: dict[str, float] = FALLBACK_WEIGHTS) -> float:
+    if not features.lexical:
+        weights = COS_ONLY_WEIGHTS
     z = weights["bias"] + sum(weights.get(k, 0.0) * v for k, v in features.as_dict().items())
     return 1.0 / (1.0 + math.exp(-z))
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from service.confidence import Features, blend, lexical_features
+from service.confidence import FALLBACK_THRESHOLD, Features, blend, lexical_features
 from service.conversations import Turn, condense_query, is_follow_up, open_conversations
 
 
@@ -44,11 +45,11 @@ def test_follow_up_is_condensed_with_previous_question() -> None:
 
 def test_lexical_features_flag_unknown_project_names() -> None:
     df = Counter({"valid": 50, "field": 40, "model": 60})
-    cover, oov, plain = lexical_features(
+    cover, oov, plain, _ = lexical_features(
         "How do I define a Peewee model field?", ["a model field"], df, 100, False
     )
     assert oov > 0.3 and 0 < cover < 1  # "Peewee" is a name nowhere in this project
-    cover, oov, plain = lexical_features(
+    cover, oov, plain, _ = lexical_features(
         "How do I validate a model field?", ["validate a field"], df, 100, False
     )
     assert oov == 0 and plain == 0 and 0 < cover < 1
@@ -56,7 +57,7 @@ def test_lexical_features_flag_unknown_project_names() -> None:
 
 def test_user_identifiers_and_plain_words_are_not_project_names() -> None:
     df = Counter({"field": 40, "model": 60})
-    _, oov, plain = lexical_features(
+    _, oov, plain, _ = lexical_features(
         "My `current_account` field swaps models", ["field model"], df, 100, False
     )
     assert oov == 0.0  # a user's own identifier says nothing
@@ -65,7 +66,25 @@ def test_user_identifiers_and_plain_words_are_not_project_names() -> None:
 
 def test_chinese_terms_ignored_for_english_corpus() -> None:
     df = Counter({"field": 40})
-    assert lexical_features("如何使用字段？", ["field"], df, 100, corpus_has_zh=False) == (0.5, 0.0, 0.0)
+    assert lexical_features("如何使用字段？", ["field"], df, 100, corpus_has_zh=False) == (
+        0.5,
+        0.0,
+        0.0,
+        False,
+    )
+    # Chinese words absent from a Chinese corpus are no evidence either: still nothing judged.
+    assert not lexical_features("怎么做红烧肉？", ["字段"], Counter({"字段": 3}), 100, corpus_has_zh=True)[3]
+    assert lexical_features("如何配置中间件？", ["中间件"], Counter({"中间件": 3}), 100, corpus_has_zh=True)[3]
+
+
+def test_questions_without_judged_terms_rest_on_similarity() -> None:
+    """A neutral `cover` used to lift every unjudgeable question over the threshold: now a
+    dissimilar one (an off-topic Chinese question about English docs) is refused and a
+    similar one is answered."""
+    off = Features(cos=0.15, cover=0.5, oov=0.0, lexical=False)
+    on = Features(cos=0.45, cover=0.5, oov=0.0, lexical=False)
+    assert blend(off) < FALLBACK_THRESHOLD <= blend(on)
+    assert blend(replace(off, lexical=True)) > FALLBACK_THRESHOLD  # what the neutral cover did
 
 
 def test_blend_is_monotonic() -> None:
