@@ -74,7 +74,8 @@ def test_chinese_terms_ignored_for_english_corpus() -> None:
     )
     # Chinese words absent from a Chinese corpus are no evidence either: still nothing judged.
     assert not lexical_features("怎么做红烧肉？", ["字段"], Counter({"字段": 3}), 100, corpus_has_zh=True)[3]
-    assert lexical_features("如何配置中间件？", ["中间件"], Counter({"中间件": 3}), 100, corpus_has_zh=True)[3]
+    zh_df = Counter({"中间件": 3})
+    assert lexical_features("如何配置中间件？", ["中间件"], zh_df, 100, corpus_has_zh=True)[3]
 
 
 def test_questions_without_judged_terms_rest_on_similarity() -> None:
