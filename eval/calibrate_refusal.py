@@ -107,12 +107,14 @@ def main() -> None:
         pos = generate_answerable(payloads, args.n, args.project, rng) + written
         neg = load_lines("offtopic_questions.txt")
         stats = TermStats(comps.store)
-        rows = []
+        hand_written = set(written)
+        rows = []  # (label, cos, cover, oov, oov_plain, lexical, hand-written answerable)
         for label, questions in ((1, pos), (0, neg)):
             for q in questions:
                 hits = comps.retriever.search(args.project, q, top_k=8)
                 f = fallback_features(q, hits, comps.embedder, stats, args.project)
-                rows.append((label, f.cos, f.cover, f.oov, f.oov_plain, f.lexical))
+                hand = bool(label) and q in hand_written
+                rows.append((label, f.cos, f.cover, f.oov, f.oov_plain, f.lexical, hand))
     finally:
         comps.close()
     if args.cos_only:
@@ -134,7 +136,8 @@ def main() -> None:
     weights.update(dict(zip(names, (float(w) for w in model.coef_[0]), strict=True)))
     lines = [
         f"# Refusal fallback calibration ({args.project}: {len(pos) - len(written)} generated and "
-        f"{len(written)} hand-written answerable, {len(neg)} hand-written off-topic)",
+        f"{len(written)} hand-written answerable, {len(neg)} hand-written off-topic; {len(rows)} with "
+        "a judged term are fitted)",
         "",
         f"AUC: blend {roc_auc_score(y, prob):.3f}; cos alone {roc_auc_score(y, x[:, 0]):.3f}; "
         f"cover alone {roc_auc_score(y, x[:, 1]):.3f}; -oov alone {roc_auc_score(y, -x[:, 2]):.3f}; "
@@ -145,8 +148,8 @@ def main() -> None:
         "| threshold | answerable kept | hand-written answerable kept | off-topic refused |",
         "|---|---|---|---|",
     ]
-    hand = np.zeros(len(y), dtype=bool)
-    hand[len(pos) - len(written) : len(pos)] = True
+    # Taken from the rows themselves: the filter above moved the positions.
+    hand = np.array([bool(r[6]) for r in rows])
     for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         kept = float(np.mean(prob[y == 1] >= t))
         kept_hand = float(np.mean(prob[hand] >= t)) if hand.any() else float("nan")

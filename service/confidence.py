@@ -208,6 +208,8 @@ def fallback_features(
 
 
 def blend(features: Features, weights: dict[str, float] = FALLBACK_WEIGHTS) -> float:
+    """Probability that the top passages answer; `weights` are the lexical blend's, and a
+    question with no judged term is scored by COS_ONLY_WEIGHTS instead."""
     if not features.lexical:
         weights = COS_ONLY_WEIGHTS
     z = weights["bias"] + sum(weights.get(k, 0.0) * v for k, v in features.as_dict().items())
@@ -268,7 +270,8 @@ class ConfidenceScorer:
             "signal": "fallback",
             "threshold": self._fallback_threshold(),
             "threshold_from": source or "default (service/confidence.py)",
-            "meaning": "answer when the similarity + term-coverage blend of the top passages >= threshold",
+            "meaning": "answer when the similarity + term-coverage blend of the top passages >= threshold "
+            "(similarity alone when no term of the question can be judged)",
         }
 
     def score(self, project: str, question: str, hits: list[Hit]) -> Confidence:
