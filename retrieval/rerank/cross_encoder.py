@@ -8,6 +8,12 @@
 Each project's model lives in OSSQA_DATA_DIR/models/<project>/reranker/ (written by
 `ossqa train-reranker`). A project without one keeps the fused order and gets no
 `rerank` score, so the caller knows there is no calibrated probability to refuse on.
+
+Ranking and probability are separate jobs. When training stored vectors of a stronger
+bi-encoder (all-mpnet-base-v2) for the project, English questions are ordered by its cosine
+to each candidate (`scores["strong"]`): on real questions it ranks far better than the
+calibrated score, whose weights are fitted on generated questions (eval/results/rerank.md).
+`score` and `scores["rerank"]` stay the calibrated probability, which refusal reads.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.embedders import mpnet
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.rerank.base import BaseReranker
 from retrieval.rerank.features import FEATURES, feature_matrix, logistic, query_lang
@@ -29,6 +36,7 @@ from retrieval.types import Hit
 MANIFEST = "manifest.json"
 CALIBRATOR = "calibrator.json"
 VECTORS = "vectors.npz"
+STRONG_VECTORS = "vectors-strong.npz"
 
 
 def model_dir(data_dir: Path, project: str) -> Path:
@@ -41,11 +49,44 @@ def similarity_embedder(embedder: BaseEmbedder | None) -> BaseEmbedder | None:
     return getattr(embedder, "multilingual", embedder)
 
 
+class PassageVectors:
+    """One embedder's unit vectors of a project's passages, keyed by text_key. A passage
+    missing from the file (changed since training) is embedded once and remembered."""
+
+    def __init__(self, embedder: BaseEmbedder, file: Path | None) -> None:
+        self.embedder = embedder
+        self.vectors: dict[str, np.ndarray] = {}
+        if file is not None and file.exists():
+            data = np.load(file)
+            self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        self._lock = threading.Lock()
+
+    def cos(self, query: str, hits: list[Hit]) -> np.ndarray:
+        keys = [text_key(h.text) for h in hits]
+        missing = [i for i, k in enumerate(keys) if k not in self.vectors]
+        if missing:
+            texts = [pair_text(hits[i].breadcrumb, hits[i].title, hits[i].text) for i in missing]
+            vecs = self.embedder.embed_documents(texts)
+            with self._lock:
+                for i, v in zip(missing, vecs, strict=True):
+                    self.vectors[keys[i]] = v
+        q = self.embedder.embed_query(query)
+        return np.array([float(self.vectors[k] @ q) for k in keys])
+
+
 class ProjectModel:
     """One project's trained scorer: the cross-encoder (int8 on CPU), the cached dense
-    vectors of its passages and the per-language logistic calibrator."""
+    vectors of its passages, the per-language logistic calibrator and, when trained with
+    one, the stronger bi-encoder's passage vectors that order English questions."""
 
-    def __init__(self, folder: Path, *, embedder: BaseEmbedder | None, quantize: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        embedder: BaseEmbedder | None,
+        strong: BaseEmbedder | None = None,
+        quantize: bool = True,
+    ) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -66,13 +107,15 @@ class ProjectModel:
             json.loads(cal_file.read_text(encoding="utf-8")) if cal_file.exists() else {}
         )
         self.embedder = embedder = similarity_embedder(embedder)
-        self.vectors: dict[str, np.ndarray] = {}
-        vec_file = self.folder / VECTORS
-        same_embedder = embedder is not None and self.manifest.get("embedder") == embedder.name
-        if vec_file.exists() and same_embedder:
-            data = np.load(vec_file)
-            self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-        self._lock = threading.Lock()
+        self.dense: PassageVectors | None = None
+        if embedder is not None:
+            same = self.manifest.get("embedder") == embedder.name
+            self.dense = PassageVectors(embedder, self.folder / VECTORS if same else None)
+        spec = self.manifest.get("strong") or {}
+        self.strong_langs: tuple[str, ...] = tuple(spec.get("langs", ()))
+        self.strong: PassageVectors | None = None
+        if strong is not None and spec.get("model") == strong.name:
+            self.strong = PassageVectors(strong, self.folder / STRONG_VECTORS)
 
     def ce_logits(self, query: str, passages: list[str], *, batch_size: int = 32) -> np.ndarray:
         import torch
@@ -93,18 +136,13 @@ class ProjectModel:
         return np.concatenate(out) if out else np.zeros(0)
 
     def dense_cos(self, query: str, hits: list[Hit]) -> np.ndarray:
-        if self.embedder is None:
-            return np.zeros(len(hits))
-        texts = [pair_text(h.breadcrumb, h.title, h.text) for h in hits]
-        keys = [text_key(h.text) for h in hits]
-        missing = [i for i, k in enumerate(keys) if k not in self.vectors]
-        if missing:  # passages changed since training: embed them once and remember
-            vecs = self.embedder.embed_documents([texts[i] for i in missing])
-            with self._lock:
-                for i, v in zip(missing, vecs, strict=True):
-                    self.vectors[keys[i]] = v
-        q = self.embedder.embed_query(query)
-        return np.array([float(self.vectors[k] @ q) for k in keys])
+        return self.dense.cos(query, hits) if self.dense is not None else np.zeros(len(hits))
+
+    def strong_cos(self, query: str, hits: list[Hit]) -> np.ndarray | None:
+        """The stronger bi-encoder's cosines, or None when it does not rank this question."""
+        if self.strong is None or query_lang(query) not in self.strong_langs:
+            return None
+        return self.strong.cos(query, hits)
 
     def features(self, query: str, hits: list[Hit]) -> np.ndarray:
         texts = [pair_text(h.breadcrumb, h.title, h.text) for h in hits]
@@ -123,14 +161,29 @@ class CrossEncoderReranker(BaseReranker):
     name = "cross-encoder"
 
     def __init__(
-        self, *, data_dir: Path, embedder: BaseEmbedder | None = None, threads: int = 1, quantize: bool = True
+        self,
+        *,
+        data_dir: Path,
+        embedder: BaseEmbedder | None = None,
+        strong: BaseEmbedder | None = None,
+        threads: int = 1,
+        quantize: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.embedder = embedder
+        self._strong = strong  # loaded on first use by a project trained with it (~440 MB)
         self.threads = threads
         self.quantize = quantize
         self._models: dict[str, tuple[float, ProjectModel]] = {}
         self._lock = threading.Lock()
+
+    def strong_embedder(self, name: str | None) -> BaseEmbedder | None:
+        """The stronger bi-encoder a project was trained with, if this install has it."""
+        if not name:
+            return None
+        if self._strong is None and name == mpnet.NAME and mpnet.available():
+            self._strong = mpnet.MPNetEmbedder(mpnet.ensure_mpnet(self.data_dir))
+        return self._strong if self._strong is not None and self._strong.name == name else None
 
     def model(self, project: str) -> ProjectModel | None:
         manifest = model_dir(self.data_dir, project) / MANIFEST
@@ -145,7 +198,11 @@ class CrossEncoderReranker(BaseReranker):
 
                 # One thread per request measured fastest on 2 shared cores (eval/bench_rerank.py).
                 torch.set_num_threads(self.threads)
-                pm = ProjectModel(manifest.parent, embedder=self.embedder, quantize=self.quantize)
+                spec = json.loads(manifest.read_text(encoding="utf-8")).get("strong") or {}
+                strong = self.strong_embedder(spec.get("model"))
+                pm = ProjectModel(
+                    manifest.parent, embedder=self.embedder, strong=strong, quantize=self.quantize
+                )
                 self._models[project] = (mtime, pm)
             return self._models[project][1]
 
@@ -156,12 +213,18 @@ class CrossEncoderReranker(BaseReranker):
         feats = pm.features(query, hits)
         probs = pm.probabilities(query, feats)
         ce = feats[:, FEATURES.index("ce_logit")]
+        strong = pm.strong_cos(query, hits)
         scored = [
             replace(h, score=float(p), scores={**h.scores, "rerank": float(p), "ce": float(c)})
             for h, p, c in zip(hits, probs, ce, strict=True)
         ]
-        # Stable sort: equal probabilities keep the fused order.
-        return sorted(scored, key=lambda h: -h.score)
+        if strong is None:
+            # Stable sort: equal probabilities keep the fused order.
+            return sorted(scored, key=lambda h: -h.score)
+        scored = [
+            replace(h, scores={**h.scores, "strong": float(s)}) for h, s in zip(scored, strong, strict=True)
+        ]
+        return sorted(scored, key=lambda h: -h.scores["strong"])
 
     def threshold(self, project: str) -> float | None:
         pm = self.model(project)

