@@ -207,6 +207,16 @@ def fallback_features(
     return Features(cos=cos, cover=cover, oov=oov, oov_plain=plain, lexical=lexical)
 
 
+def by_probability(hits: list[Hit]) -> list[Hit]:
+    """Hits in the reranker's calibrated order when it scored them all, else as given. English
+    questions reach us ordered by the stronger bi-encoder, but the blend was fitted on the top
+    passages of the calibrated order; judged on the new order's top passages it refused 6 more
+    answerable Pydantic questions (and no more unanswerable ones)."""
+    if hits and all("rerank" in h.scores for h in hits):
+        return sorted(hits, key=lambda h: -h.scores["rerank"])
+    return hits
+
+
 def blend(features: Features, weights: dict[str, float] = FALLBACK_WEIGHTS) -> float:
     """Probability that the top passages answer; `weights` are the lexical blend's, and a
     question with no judged term is scored by COS_ONLY_WEIGHTS instead."""
@@ -285,5 +295,5 @@ class ConfidenceScorer:
             threshold = self._rerank_threshold(project)
             if threshold is not None:
                 return Confidence(float(rerank), threshold, "rerank")
-        features = fallback_features(question, hits, self.embedder, self.stats, project)
+        features = fallback_features(question, by_probability(hits), self.embedder, self.stats, project)
         return Confidence(blend(features, self.weights), self._fallback_threshold(), "fallback", features)

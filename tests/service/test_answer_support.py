@@ -132,3 +132,38 @@ def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, em
         assert default.describe("demo")["signal"] == "fallback"  # the fitted threshold is not in force
     finally:
         store.close()
+
+
+def test_confidence_reads_the_calibrated_order_and_the_best_probability(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    """English hits arrive ordered by the stronger bi-encoder; refusal must judge the same top
+    passages and probability whatever that order is."""
+    from ingest.pipeline import Ingester
+    from ingest.sources import iter_folder
+    from retrieval import HybridRetriever
+    from retrieval.store.edge import EdgeStore
+    from service.confidence import ConfidenceScorer, by_probability
+    from tests.conftest import write_corpus
+
+    class Calibrated:
+        def threshold(self, project: str) -> float:
+            return 0.5
+
+    store = EdgeStore(tmp_path / "edge", dim=embedder.dim)
+    Ingester(store=store, embedder=embedder).ingest("demo", iter_folder(write_corpus(tmp_path / "c")))
+    question = "How do I add CORSMiddleware to allow another origin?"
+    hits = HybridRetriever(store=store, embedder=embedder).search("demo", question, top_k=6, rerank=False)
+    try:
+        assert len(hits) >= 4
+        # The best passage gets the lowest probability, so "first" and "most probable" differ.
+        probs = [0.1 + 0.1 * i for i in range(len(hits))]
+        scored = [replace(h, scores={**h.scores, "rerank": p}) for h, p in zip(hits, probs, strict=True)]
+        calibrated = sorted(scored, key=lambda h: -h.scores["rerank"])
+        assert by_probability(scored) == calibrated and by_probability(hits) == hits
+        fallback = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated())
+        judged = fallback.score("demo", question, scored).features
+        assert judged == fallback.score("demo", question, calibrated).features
+        assert judged != fallback.score("demo", question, hits).features  # the fused top passages differ
+        by_rerank = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated(), signal="rerank")
+        assert by_rerank.score("demo", question, scored).value == pytest.approx(max(probs))
+    finally:
+        store.close()
