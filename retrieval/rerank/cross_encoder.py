@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,7 @@ class CrossEncoderReranker(BaseReranker):
         self.quantize = quantize
         self._models: dict[str, tuple[float, ProjectModel]] = {}
         self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strong-cos")
 
     def strong_embedder(self, name: str | None) -> BaseEmbedder | None:
         """The stronger bi-encoder a project was trained with, if this install has it."""
@@ -210,10 +212,13 @@ class CrossEncoderReranker(BaseReranker):
         pm = self.model(project)
         if pm is None or not hits:
             return hits
+        # The stronger bi-encoder's question embedding (~100 ms on one thread) runs beside the
+        # cross-encoder (one thread each; torch releases the GIL), so it costs ~max, not sum.
+        pending = self._pool.submit(pm.strong_cos, query, hits)
         feats = pm.features(query, hits)
         probs = pm.probabilities(query, feats)
         ce = feats[:, FEATURES.index("ce_logit")]
-        strong = pm.strong_cos(query, hits)
+        strong = pending.result()
         scored = [
             replace(h, score=float(p), scores={**h.scores, "rerank": float(p), "ce": float(c)})
             for h, p, c in zip(hits, probs, ce, strict=True)
