@@ -22,9 +22,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
-
-from retrieval.embedders.base import BaseEmbedder, l2_normalise
+from retrieval.embedders.base import SentenceTransformerEmbedder
 
 NAME = "all-mpnet-base-v2"
 ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
@@ -103,18 +101,9 @@ def ensure_mpnet(data_dir: Path) -> Path:
     return target
 
 
-class MPNetEmbedder(BaseEmbedder):
+class MPNetEmbedder(SentenceTransformerEmbedder):
     name = NAME
     dim = 768
 
     def __init__(self, folder: Path, *, batch_size: int = 16) -> None:
-        from sentence_transformers import SentenceTransformer
-
-        self._model = SentenceTransformer(str(folder), device="cpu")
-        self._batch_size = batch_size
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self._model.encode(texts, batch_size=self._batch_size, convert_to_numpy=True)
-        return l2_normalise(np.asarray(vecs))
+        super().__init__(str(folder), batch_size=batch_size)

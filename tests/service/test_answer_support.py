@@ -94,38 +94,51 @@ def test_blend_is_monotonic() -> None:
     assert 0 <= low < high <= 1
 
 
-def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, embedder) -> None:  # noqa: ANN001
-    """REFUSAL_SIGNAL=rerank uses the reranker's probability and its calibrated threshold
-    (REFUSAL_THRESHOLD overrides); the default ignores them for the fallback blend."""
-    from dataclasses import replace
+class _Calibrated:
+    """A reranker as the confidence scorer sees it: only its fitted threshold."""
 
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def threshold(self, project: str) -> float:
+        return self.value
+
+
+def _indexed_demo(tmp_path: Path, embedder):  # noqa: ANN001, ANN202
+    """The fixture corpus in a real embedded store, as project `demo`."""
     from ingest.pipeline import Ingester
     from ingest.sources import iter_folder
-    from retrieval import HybridRetriever
     from retrieval.store.edge import EdgeStore
-    from service.confidence import ConfidenceScorer
     from tests.conftest import write_corpus
-
-    class Calibrated:
-        def threshold(self, project: str) -> float:
-            return 0.7
 
     store = EdgeStore(tmp_path / "edge", dim=embedder.dim)
     Ingester(store=store, embedder=embedder).ingest("demo", iter_folder(write_corpus(tmp_path / "c")))
+    return store
+
+
+def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, embedder) -> None:  # noqa: ANN001
+    """REFUSAL_SIGNAL=rerank uses the reranker's probability and its calibrated threshold
+    (REFUSAL_THRESHOLD overrides); the default ignores them for the fallback blend."""
+    from retrieval import HybridRetriever
+    from service.confidence import ConfidenceScorer
+
+    store = _indexed_demo(tmp_path, embedder)
     question = "How do I add CORSMiddleware to allow another origin?"
     hits = HybridRetriever(store=store, embedder=embedder).search("demo", question, top_k=3, rerank=False)
     hits = [replace(hits[0], scores={**hits[0].scores, "rerank": 0.5}), *hits[1:]]
     try:
-        by_rerank = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated(), signal="rerank")
+        by_rerank = ConfidenceScorer(
+            embedder=embedder, store=store, reranker=_Calibrated(0.7), signal="rerank"
+        )
         c = by_rerank.score("demo", question, hits)
         assert (c.source, c.value, c.threshold, c.confident) == ("rerank", 0.5, 0.7, False)
         described = by_rerank.describe("demo")
         assert (described["signal"], described["threshold"]) == ("rerank", 0.7)
         overridden = ConfidenceScorer(
-            embedder=embedder, store=store, reranker=Calibrated(), signal="rerank", threshold=0.4
+            embedder=embedder, store=store, reranker=_Calibrated(0.7), signal="rerank", threshold=0.4
         )
         assert overridden.score("demo", question, hits).confident
-        default = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated())
+        default = ConfidenceScorer(embedder=embedder, store=store, reranker=_Calibrated(0.7))
         fb = default.score("demo", question, hits)
         assert fb.source == "fallback" and fb.features is not None and fb.confident  # on-topic question
         assert not default.score("demo", "How do I set the JVM heap size for Spring Boot?", hits).confident
@@ -137,19 +150,10 @@ def test_refusal_signal_chooses_between_reranker_and_fallback(tmp_path: Path, em
 def test_confidence_reads_the_calibrated_order_and_the_best_probability(tmp_path: Path, embedder) -> None:  # noqa: ANN001
     """English hits arrive ordered by the stronger bi-encoder; refusal must judge the same top
     passages and probability whatever that order is."""
-    from ingest.pipeline import Ingester
-    from ingest.sources import iter_folder
     from retrieval import HybridRetriever
-    from retrieval.store.edge import EdgeStore
     from service.confidence import ConfidenceScorer, by_probability
-    from tests.conftest import write_corpus
 
-    class Calibrated:
-        def threshold(self, project: str) -> float:
-            return 0.5
-
-    store = EdgeStore(tmp_path / "edge", dim=embedder.dim)
-    Ingester(store=store, embedder=embedder).ingest("demo", iter_folder(write_corpus(tmp_path / "c")))
+    store = _indexed_demo(tmp_path, embedder)
     question = "How do I add CORSMiddleware to allow another origin?"
     hits = HybridRetriever(store=store, embedder=embedder).search("demo", question, top_k=6, rerank=False)
     try:
@@ -159,11 +163,13 @@ def test_confidence_reads_the_calibrated_order_and_the_best_probability(tmp_path
         scored = [replace(h, scores={**h.scores, "rerank": p}) for h, p in zip(hits, probs, strict=True)]
         calibrated = sorted(scored, key=lambda h: -h.scores["rerank"])
         assert by_probability(scored) == calibrated and by_probability(hits) == hits
-        fallback = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated())
+        fallback = ConfidenceScorer(embedder=embedder, store=store, reranker=_Calibrated(0.5))
         judged = fallback.score("demo", question, scored).features
         assert judged == fallback.score("demo", question, calibrated).features
         assert judged != fallback.score("demo", question, hits).features  # the fused top passages differ
-        by_rerank = ConfidenceScorer(embedder=embedder, store=store, reranker=Calibrated(), signal="rerank")
+        by_rerank = ConfidenceScorer(
+            embedder=embedder, store=store, reranker=_Calibrated(0.5), signal="rerank"
+        )
         assert by_rerank.score("demo", question, scored).value == pytest.approx(max(probs))
     finally:
         store.close()
