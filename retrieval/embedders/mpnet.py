@@ -15,7 +15,6 @@ fine-tuned cross-encoder (eval/results/rerank.md).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import zipfile
@@ -23,6 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from retrieval.embedders.base import SentenceTransformerEmbedder
+from retrieval.packaged import join_parts
 
 NAME = "all-mpnet-base-v2"
 ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
@@ -76,16 +76,10 @@ def ensure_mpnet(data_dir: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_zip = target.with_name(f"{NAME}.zip.{os.getpid()}")
     tmp_dir = target.with_name(f"{NAME}.tmp.{os.getpid()}")
-    h = hashlib.sha256()
     try:
-        with tmp_zip.open("wb") as out:
-            for part in part_paths():
-                with part.open("rb") as f:
-                    while block := f.read(1 << 20):
-                        h.update(block)
-                        out.write(block)
-        if h.hexdigest() != ZIP_SHA256:
-            raise ModelFilesError(f"assembled {NAME} zip has sha256 {h.hexdigest()}, expected {ZIP_SHA256}")
+        digest = join_parts(part_paths(), tmp_zip)
+        if digest != ZIP_SHA256:
+            raise ModelFilesError(f"assembled {NAME} zip has sha256 {digest}, expected {ZIP_SHA256}")
         with zipfile.ZipFile(tmp_zip) as zf:
             for name in _KEEP:
                 dest = tmp_dir / name
@@ -107,3 +101,9 @@ class MPNetEmbedder(SentenceTransformerEmbedder):
 
     def __init__(self, folder: Path, *, batch_size: int = 16) -> None:
         super().__init__(str(folder), batch_size=batch_size)
+
+
+def load_if_installed(data_dir: Path) -> MPNetEmbedder | None:
+    """The packaged model (assembled into data_dir on first use), or None when its packages
+    are not installed."""
+    return MPNetEmbedder(ensure_mpnet(data_dir)) if available() else None

