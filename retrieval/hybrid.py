@@ -110,15 +110,25 @@ def translation_key(path: str) -> str:
 
 def limit_per_path(hits: list[Hit], n: int) -> list[Hit]:
     """At most `n` chunks per page, counting a page's translations as the same page (the
-    same answer twice in two languages would only crowd out other pages)."""
-    counts: dict[str, int] = {}
+    same answer twice in two languages would only crowd out other pages).
+
+    The order decides where a page ranks; the reranker's calibrated probability
+    (`scores["rerank"]`) decides which of its chunks stand there. English answers are
+    ordered by the mpnet cosine, but refusal and the prompt should see the page's chunk
+    the calibrated model trusts most. Without a reranker, the first chunks are kept."""
     first_path: dict[str, str] = {}
+    chunks: dict[str, list[tuple[int, Hit]]] = {}
+    for i, h in enumerate(hits):
+        key = translation_key(h.path)
+        if first_path.setdefault(key, h.path) == h.path:  # a translation of a listed page is dropped
+            chunks.setdefault(key, []).append((i, h))
+    chosen = {
+        key: iter([h for _, h in sorted(cs, key=lambda c: (-c[1].scores.get("rerank", -1.0), c[0]))][:n])
+        for key, cs in chunks.items()
+    }
     out = []
     for h in hits:
         key = translation_key(h.path)
-        if first_path.setdefault(key, h.path) != h.path:
-            continue  # a translation of a page already listed
-        counts[key] = counts.get(key, 0) + 1
-        if counts[key] <= n:
-            out.append(h)
+        if h.path == first_path[key] and (pick := next(chosen[key], None)) is not None:
+            out.append(pick)
     return out

@@ -197,6 +197,7 @@ def cmd_train_reranker(args: argparse.Namespace) -> int:
         top_n=settings.rerank_top_n,
         target_precision=args.target_precision,
         train=TrainConfig(max_seconds=args.train_minutes * 60),
+        total_max_seconds=args.total_minutes * 60,
     )
     try:
         components = build_components(settings)
@@ -312,7 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip all-mpnet-base-v2 passage vectors (~1.5 passages/s); English keeps the calibrated order",
     )
-    p.add_argument("--train-minutes", type=float, default=14.0, help="time budget for the training loop")
+    p.add_argument("--train-minutes", type=float, default=14.0, help="most time for the training loop")
+    p.add_argument(
+        "--total-minutes",
+        type=float,
+        default=30.0,
+        help="the whole run aims to end within this; the training loop gets what is left (at least 4 min)",
+    )
     p.add_argument("--target-precision", type=float, default=0.9, help="refusal threshold target")
     p.set_defaults(func=cmd_train_reranker)
 

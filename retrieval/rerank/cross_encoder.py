@@ -52,10 +52,13 @@ def similarity_embedder(embedder: BaseEmbedder | None) -> BaseEmbedder | None:
 
 class PassageVectors:
     """One embedder's unit vectors of a project's passages, keyed by text_key. A passage
-    missing from the file (changed since training) is embedded once and remembered."""
+    missing from the file (changed since training) is embedded once and remembered. With
+    `langs`, passages in other languages are never embedded (the model cannot read them, and
+    training skipped them to save time): their cosine is -1, so they rank last."""
 
-    def __init__(self, embedder: BaseEmbedder, file: Path | None) -> None:
+    def __init__(self, embedder: BaseEmbedder, file: Path | None, *, langs: tuple[str, ...] = ()) -> None:
         self.embedder = embedder
+        self.langs = langs
         self.vectors: dict[str, np.ndarray] = {}
         if file is not None and file.exists():
             data = np.load(file)
@@ -64,7 +67,8 @@ class PassageVectors:
 
     def cos(self, query: str, hits: list[Hit]) -> np.ndarray:
         keys = [text_key(h.text) for h in hits]
-        missing = [i for i, k in enumerate(keys) if k not in self.vectors]
+        readable = [not self.langs or not h.lang or h.lang in self.langs for h in hits]
+        missing = [i for i, k in enumerate(keys) if k not in self.vectors and readable[i]]
         if missing:
             texts = [pair_text(hits[i].breadcrumb, hits[i].title, hits[i].text) for i in missing]
             vecs = self.embedder.embed_documents(texts)
@@ -72,7 +76,9 @@ class PassageVectors:
                 for i, v in zip(missing, vecs, strict=True):
                     self.vectors[keys[i]] = v
         q = self.embedder.embed_query(query)
-        return np.array([float(self.vectors[k] @ q) for k in keys])
+        return np.array(
+            [float(self.vectors[k] @ q) if ok else -1.0 for k, ok in zip(keys, readable, strict=True)]
+        )
 
 
 class ProjectModel:
@@ -116,7 +122,7 @@ class ProjectModel:
         self.strong_langs: tuple[str, ...] = tuple(spec.get("langs", ()))
         self.strong: PassageVectors | None = None
         if strong is not None and spec.get("model") == strong.name:
-            self.strong = PassageVectors(strong, self.folder / STRONG_VECTORS)
+            self.strong = PassageVectors(strong, self.folder / STRONG_VECTORS, langs=self.strong_langs)
 
     def ce_logits(self, query: str, passages: list[str], *, batch_size: int = 32) -> np.ndarray:
         import torch

@@ -82,6 +82,39 @@ def test_translations_count_as_one_page() -> None:
     assert [h.path for h in kept] == ["README_zh.md", "a.md", "b.md"]
 
 
+def test_a_page_is_represented_by_its_most_probable_chunk() -> None:
+    """Pages keep their place in the (mpnet) order, but the chunk shown for a page is the one
+    with the highest calibrated probability; chunks the reranker did not score come last."""
+    from retrieval.hybrid import limit_per_path
+    from retrieval.types import Hit
+
+    def hit(id: str, path: str, prob: float | None = None) -> Hit:
+        scores = {} if prob is None else {"rerank": prob}
+        return Hit(
+            id=id,
+            score=0.0,
+            path=path,
+            url="",
+            title="",
+            breadcrumb="",
+            text="",
+            source_type="doc",
+            scores=scores,
+        )
+
+    hits = [
+        hit("a1", "a.md", 0.2),
+        hit("b1", "b.md", 0.5),
+        hit("a2", "a.md", 0.9),
+        hit("b2", "b.md"),
+        hit("a3", "a.md", 0.4),
+    ]
+    assert [h.id for h in limit_per_path(hits, 1)] == ["a2", "b1"]
+    assert [h.id for h in limit_per_path(hits, 2)] == ["a2", "b1", "a3", "b2"]
+    unscored = [hit("a1", "a.md"), hit("b1", "b.md"), hit("a2", "a.md")]
+    assert [h.id for h in limit_per_path(unscored, 1)] == ["a1", "b1"]
+
+
 def test_reranker_scores_only_the_top_n(indexed: HybridRetriever) -> None:
     """The reranker's cost grows with its input: it gets RERANK_TOP_N fused candidates, not
     every candidate fetched to fill top_k after collapsing pages."""

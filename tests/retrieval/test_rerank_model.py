@@ -199,6 +199,28 @@ def test_english_questions_are_ordered_by_the_stronger_bi_encoder(
     assert [h.id for h in served.rerank(q, hits, project="demo")] == [h.id for h in out]
 
 
+def test_passages_the_stronger_model_cannot_read_rank_last_and_are_not_embedded(
+    tiny_model: Path, tmp_path: Path, mpnet_embedder: BaseEmbedder
+) -> None:
+    """Training embeds English passages only. A Chinese candidate for an English question is
+    not embedded at serving time (~0.7 s each, and mpnet cannot read it): it ranks last."""
+    from dataclasses import replace
+
+    from retrieval.rerank.training.passages import text_key
+
+    passages = [*OFF_TOPIC, *TOPICS.values()]
+    _with_strong_vectors(tiny_model, tmp_path, mpnet_embedder, passages)
+    reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None, strong=mpnet_embedder, quantize=False)
+    zh = replace(_hit(len(passages), "上传文件\n使用 File 和 UploadFile 接收客户端上传的文件。"), lang="zh")
+    hits = [zh, *(_hit(i, t) for i, t in enumerate(passages))]
+    out = reranker.rerank("How can my endpoint accept a document the client uploads?", hits, project="demo")
+    assert out[-1].id == zh.id and out[-1].scores["strong"] == -1.0
+    assert out[0].title == "Request Files"
+    pm = reranker.model("demo")
+    assert pm is not None and pm.strong is not None
+    assert text_key(zh.text) not in pm.strong.vectors
+
+
 def test_chinese_questions_keep_the_calibrated_order(
     tiny_model: Path, tmp_path: Path, mpnet_embedder: BaseEmbedder
 ) -> None:

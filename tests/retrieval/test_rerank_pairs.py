@@ -200,3 +200,13 @@ def test_training_groups_put_the_source_first(retriever: HybridRetriever) -> Non
     assert any(masked) and not all(masked)  # the sentence is cut from its passage half of the time
     if queries[2].split == "train":
         assert set(by_query[queries[2].text][2]) == {0.0}
+
+
+def test_the_training_loop_gets_what_the_total_budget_leaves() -> None:
+    from retrieval.rerank.training.run import CALIBRATION_RESERVE_S, MIN_TRAIN_S, training_budget
+    from retrieval.rerank.training.train import TrainConfig
+
+    config = RerankerTrainConfig(total_max_seconds=1800, train=TrainConfig(max_seconds=840))
+    assert training_budget(config, 0) == 840  # a small corpus: the loop's own cap
+    assert training_budget(config, 1200) == 1800 - 1200 - CALIBRATION_RESERVE_S  # mpnet took long
+    assert training_budget(config, 1790) == MIN_TRAIN_S  # never starved

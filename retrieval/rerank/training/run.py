@@ -16,7 +16,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,13 +69,21 @@ class RerankerTrainConfig:
     max_train_pairs: int = 6000  # passages scored in training, summed over groups
     target_precision: float = 0.9
     train: TrainConfig = field(default_factory=TrainConfig)
-    # Embed every passage with all-mpnet-base-v2 (~1.5 passages/s) so English questions are
-    # ordered by it at serving time; skipped (with a note) when its packages are missing.
+    # Embed every English passage with all-mpnet-base-v2 (~1.5 passages/s) so English
+    # questions are ordered by it at serving time; skipped (with a note) when its packages
+    # are missing.
     strong: bool = True
+    # The whole run aims to end within this: the training loop gets what is left after the
+    # questions and the passage vectors (never less than MIN_TRAIN_S, never more than
+    # train.max_seconds), with CALIBRATION_RESERVE_S kept for calibration.
+    total_max_seconds: float = 30 * 60
     seed: int = 0
 
 
 Log = Callable[[str], None]
+STRONG_LANGS = ("en",)  # all-mpnet-base-v2 reads English only
+MIN_TRAIN_S = 4 * 60
+CALIBRATION_RESERVE_S = 90
 
 
 def _work_dir(data_dir: Path, project: str) -> Path:
@@ -159,6 +167,13 @@ def refusal_queries(
         picked = [t for t in texts if name not in t[0].lower()][: config.other_corpus_queries]
         out += [Query(q, lang, "other-corpus", None) for q, lang in picked]
     return out
+
+
+def training_budget(config: RerankerTrainConfig, elapsed_s: float) -> float:
+    """Seconds for the training loop: what the total budget leaves after `elapsed_s` and the
+    calibration reserve, between MIN_TRAIN_S and the loop's own cap."""
+    left = config.total_max_seconds - elapsed_s - CALIBRATION_RESERVE_S
+    return min(config.train.max_seconds, max(MIN_TRAIN_S, left))
 
 
 def _within_budget(groups: list[Group], max_pairs: int) -> list[Group]:
@@ -295,31 +310,38 @@ def train_reranker(
     timings["retrieve_s"] = time.perf_counter() - t
     log(f"queries: {len(answerable)} answerable, {len(refusal)} refusal; {len(kept)} kept after round trip")
 
-    groups = _within_budget(training_groups(kept, passages, seed=config.seed), config.max_train_pairs)
-    n_pairs = sum(len(g[1]) for g in groups)
-    tmp_dir = work / "model.tmp"
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    log(f"training on {n_pairs} pairs in {len(groups)} query groups")
-    result = train_cross_encoder(
-        groups,
-        tmp_dir,
-        config=config.train,
-        on_step=lambda s, loss: log(f"step {s} loss {loss:.3f}") if s % 25 == 0 else None,
-    )
-    timings["train_s"] = result.seconds
-    log(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.pairs_per_s:.1f} pairs/s)")
-
-    # Dense vectors of every passage, so serving computes only the query's.
+    # Passage vectors first: they do not depend on the trained model, and their time is
+    # what the training loop's budget must leave room for.
     t = time.perf_counter()
     texts = [pair_text(p.breadcrumb, p.title, p.text) for p in passages]
     sim = similarity_embedder(embedder)
     assert sim is not None
     vectors = sim.embed_documents(texts)
-    np.savez(tmp_dir / VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
     timings["embed_s"] = time.perf_counter() - t
-    strong, strong_spec = _strong_vectors(passages, texts, data_dir, tmp_dir, config, log)
+    strong, strong_spec, strong_vectors = _strong_vectors(passages, data_dir, config, log)
     if strong_spec.get("model"):
         timings["embed_strong_s"] = strong_spec.pop("seconds")
+
+    groups = _within_budget(training_groups(kept, passages, seed=config.seed), config.max_train_pairs)
+    n_pairs = sum(len(g[1]) for g in groups)
+    tmp_dir = work / "model.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    train_config = replace(config.train, max_seconds=training_budget(config, time.perf_counter() - t_start))
+    log(
+        f"training on {n_pairs} pairs in {len(groups)} query groups (budget {train_config.max_seconds:.0f} s)"
+    )
+    result = train_cross_encoder(
+        groups,
+        tmp_dir,
+        config=train_config,
+        on_step=lambda s, loss: log(f"step {s} loss {loss:.3f}") if s % 25 == 0 else None,
+    )
+    timings["train_s"] = result.seconds
+    log(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.pairs_per_s:.1f} pairs/s)")
+    keys = np.array([p.key for p in passages])
+    np.savez(tmp_dir / VECTORS, keys=keys, vectors=vectors)
+    if strong_vectors is not None:
+        np.savez(tmp_dir / STRONG_VECTORS, keys=strong_vectors[0], vectors=strong_vectors[1])
 
     manifest: dict[str, Any] = {
         "project": project,
@@ -360,7 +382,7 @@ def train_reranker(
             "steps": result.steps,
             "stopped_early": result.stopped_early,
             "final_loss": round(float(np.mean(result.losses[-20:])), 4) if result.losses else None,
-            "config": asdict(config.train),
+            "config": asdict(train_config),
         },
         validation=cal.validation,
         threshold={
@@ -382,27 +404,25 @@ def train_reranker(
 
 
 def _strong_vectors(
-    passages: Sequence[Passage],
-    texts: list[str],
-    data_dir: Path,
-    into: Path,
-    config: RerankerTrainConfig,
-    log: Log,
-) -> tuple[BaseEmbedder | None, dict[str, Any]]:
-    """Passage vectors of the stronger bi-encoder that orders English questions at serving
-    time. Its cost is here, once per passage, so a query pays one question embedding."""
+    passages: Sequence[Passage], data_dir: Path, config: RerankerTrainConfig, log: Log
+) -> tuple[BaseEmbedder | None, dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
+    """Vectors of the English passages from the stronger bi-encoder that orders English
+    questions at serving time (keys, vectors). Its cost is here, once per passage, so a query
+    pays one question embedding."""
     if not config.strong:
-        return None, {"model": None, "note": "disabled"}
+        return None, {"model": None, "note": "disabled"}, None
     t = time.perf_counter()
     model = mpnet.load_if_installed(data_dir)
     if model is None:
         note = f"{mpnet.NAME} not installed ({mpnet.install_command()}); English keeps the calibrated order"
         log(note)
-        return None, {"model": None, "note": note}
-    log(f"embedding {len(texts)} passages with {mpnet.NAME} (~1.5/s on 2 cores)")
-    vectors = model.embed_documents(texts)
-    np.savez(into / STRONG_VECTORS, keys=np.array([p.key for p in passages]), vectors=vectors)
-    return model, {"model": mpnet.NAME, "langs": ["en"], "seconds": time.perf_counter() - t}
+        return None, {"model": None, "note": note}, None
+    readable = [p for p in passages if p.lang in STRONG_LANGS or not p.lang]
+    log(f"embedding {len(readable)} of {len(passages)} passages with {mpnet.NAME} (~1.5/s on 2 cores)")
+    vectors = model.embed_documents([pair_text(p.breadcrumb, p.title, p.text) for p in readable])
+    keys = np.array([p.key for p in readable])
+    spec = {"model": mpnet.NAME, "langs": list(STRONG_LANGS), "passages": len(readable)}
+    return model, {**spec, "seconds": time.perf_counter() - t}, (keys, vectors)
 
 
 def _top_scores(
