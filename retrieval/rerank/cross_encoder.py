@@ -233,7 +233,8 @@ class CrossEncoderReranker(BaseReranker):
         # Stable sort: equal keys keep the fused order.
         if strong is None:
             return sorted(scored, key=lambda h: -h.score)
-        return sorted(scored, key=lambda h: -h.scores["strong"])
+        # Passages it cannot read (all at -1) fall back to the calibrated order among themselves.
+        return sorted(scored, key=lambda h: (-h.scores["strong"], -h.score))
 
     def threshold(self, project: str) -> float | None:
         pm = self.model(project)

@@ -215,6 +215,11 @@ def test_passages_the_stronger_model_cannot_read_rank_last_and_are_not_embedded(
     hits = [zh, *(_hit(i, t) for i, t in enumerate(passages))]
     out = reranker.rerank("How can my endpoint accept a document the client uploads?", hits, project="demo")
     assert out[-1].id == zh.id and out[-1].scores["strong"] == -1.0
+    # Among passages it cannot read, the calibrated probability decides.
+    zh2 = replace(zh, id="zh2", text="文件上传\n客户端可以上传文件。")
+    for pair in ([zh2, zh], [zh, zh2]):  # whatever the fused order
+        unread = reranker.rerank("How do I upload a file?", pair, project="demo")
+        assert unread[0].score > unread[1].score
     assert out[0].title == "Request Files"
     pm = reranker.model("demo")
     assert pm is not None and pm.strong is not None

@@ -418,6 +418,10 @@ def _strong_vectors(
         log(note)
         return None, {"model": None, "note": note}, None
     readable = [p for p in passages if p.lang in STRONG_LANGS or not p.lang]
+    if not readable:
+        note = f"no passages in {'/'.join(STRONG_LANGS)}; every question keeps the calibrated order"
+        log(note)
+        return None, {"model": None, "note": note}, None
     log(f"embedding {len(readable)} of {len(passages)} passages with {mpnet.NAME} (~1.5/s on 2 cores)")
     vectors = model.embed_documents([pair_text(p.breadcrumb, p.title, p.text) for p in readable])
     keys = np.array([p.key for p in readable])
