@@ -34,7 +34,6 @@ from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
 from service.errors import AnswerError, LLMUnavailable, status_for
 from service.llm.base import BaseLLM, Message
-from service.translate import to_english
 from service.types import Answer, Citation
 
 MAX_PASSAGES = 3  # prompt processing is ~40 tok/s on one CPU thread: every passage costs seconds
@@ -375,7 +374,6 @@ class AnswerStats:
     answers_only_by_overlap: int = 0  # no valid marker at all: all by attribution
     invalid_markers_removed: int = 0
     errors: int = 0
-    queries_translated: int = 0  # Chinese questions retrieved with an English translation
 
 
 @dataclass
@@ -407,10 +405,8 @@ class Answerer:
         max_passages: int = MAX_PASSAGES,
         passage_chars: int = PASSAGE_CHARS,
         llm_error: str = "",
-        translate_queries: bool = True,
     ) -> None:
         self.retriever = retriever
-        self.translate_queries = translate_queries
         self.llm = llm
         self.conversations = conversations
         self.max_tokens = max_tokens
@@ -428,21 +424,11 @@ class Answerer:
 
     # -- retrieval and decision (sync; run in a worker thread)
 
-    def _prepare_sync(
-        self,
-        project: str,
-        question: str,
-        conversation_id: str | None,
-        *,
-        english: str | None = None,
-        started: float | None = None,
-    ) -> _Prepared:
-        started = started if started is not None else time.perf_counter()
+    def _prepare_sync(self, project: str, question: str, conversation_id: str | None) -> _Prepared:
+        started = time.perf_counter()
         cid = conversation_id or uuid.uuid4().hex
         history = self.conversations.history(cid) if self.conversations and conversation_id else []
-        # Retrieval and the refusal decision read the English query when there is one; the
-        # prompt keeps the user's own question, so the answer stays in their language.
-        standalone = condense_query(english or question, history)
+        standalone = condense_query(question, history)
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
         hits = self.retriever.search(project, standalone, top_k=RETRIEVE_K, timings=stages)
@@ -469,26 +455,7 @@ class Answerer:
         )
 
     async def _prepare(self, project: str, question: str, conversation_id: str | None) -> _Prepared:
-        started = time.perf_counter()
-        english = await self._english_query(project, question)
-        translate_ms = (time.perf_counter() - started) * 1e3
-        prep = await asyncio.to_thread(
-            self._prepare_sync, project, question, conversation_id, english=english, started=started
-        )
-        if english is not None:
-            prep.timings["translate_ms"] = translate_ms
-        return prep
-
-    async def _english_query(self, project: str, question: str) -> str | None:
-        """A Chinese question about English-only docs, in English (service/translate.py)."""
-        if not self.translate_queries or self.llm is None or detect_lang(question) != "zh":
-            return None
-        if await asyncio.to_thread(self.scorer.corpus_has_zh, project):
-            return None
-        english = await to_english(self.llm, question)
-        if english is not None:
-            self.stats.queries_translated += 1
-        return english
+        return await asyncio.to_thread(self._prepare_sync, project, question, conversation_id)
 
     def _messages(self, prep: _Prepared, project: str) -> list[Message]:
         return build_prompt(prep.question, prep.passages, prep.history, project=project)

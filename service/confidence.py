@@ -264,10 +264,6 @@ class ConfidenceScorer:
     def _fallback_threshold(self) -> float:
         return self.threshold if self.threshold is not None else self.fallback_threshold
 
-    def corpus_has_zh(self, project: str) -> bool:
-        """Whether a real part of the project's chunks is Chinese (at least 5%)."""
-        return self.stats.get(project)[2]
-
     def describe(self, project: str) -> dict[str, object]:
         """What decides refusal for this project, as `score` applies it (GET /projects/{project}):
         the reranker's fitted threshold is only in force with REFUSAL_SIGNAL=rerank."""

@@ -69,11 +69,6 @@ class Settings(BaseSettings):
     llm_autostart: bool = Field(
         False, description="Start the local model at app startup (else on the first /ask that needs it)"
     )
-    query_translation: bool = Field(
-        True,
-        description="Translate Chinese questions into English with the model before retrieval when the "
-        "project's docs are English (one short model call; the answer stays in Chinese)",
-    )
 
     # HTTP service
     serve_torch_threads: int = Field(1, ge=1, description="torch threads while serving (1 = lowest latency)")

@@ -57,7 +57,6 @@ async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> 
             refusal_threshold=settings.refusal_threshold,
             refusal_signal=settings.refusal_signal,
             max_tokens=settings.llm_max_tokens,
-            translate_queries=settings.query_translation,
         )
     except Exception as exc:  # the rest of the API must still come up
         log.exception("answer pipeline did not start: %s", exc)

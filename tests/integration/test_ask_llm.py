@@ -28,7 +28,6 @@ from service.settings import Settings
 pytestmark = pytest.mark.integration
 
 PROJECT = "widgetlib"
-EN_PROJECT = "widgetlib-en"  # the same docs without the Chinese page: Chinese questions are translated
 # Invented facts, so an answer can only come from these passages.
 DOCS = {
     "docs/timeouts.md": """# Timeouts
@@ -80,12 +79,6 @@ def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]
     settings = Settings(_env_file=None, ossqa_data_dir=root / "data")  # type: ignore[call-arg]
     comps = build_components(settings)
     run_ingest(comps.ingester(), PROJECT, path=corpus)
-    english = root / "english"
-    for rel, text in DOCS.items():
-        if not has_cjk(text):
-            (english / rel).parent.mkdir(parents=True, exist_ok=True)
-            (english / rel).write_text(text, encoding="utf-8")
-    run_ingest(comps.ingester(), EN_PROJECT, path=english)
     yield comps
     comps.close()
 
@@ -105,8 +98,8 @@ def client(
         yield c
 
 
-def ask(client: TestClient, question: str, project: str = PROJECT, **kw: object) -> dict:
-    r = client.post("/ask", json={"project": project, "question": question, **kw})
+def ask(client: TestClient, question: str, **kw: object) -> dict:
+    r = client.post("/ask", json={"project": PROJECT, "question": question, **kw})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -148,15 +141,6 @@ def test_chinese_question_gets_chinese_answer(client: TestClient) -> None:
     data = ask(client, "widgetlib 需要哪个版本的 Python？")
     assert data["refused"] is False, data
     assert "3.10" in data["answer"] and has_cjk(data["answer"])
-    assert "translate_ms" not in data["timings_ms"]  # the project has Chinese docs of its own
-
-
-def test_chinese_question_about_english_docs_is_retrieved_in_english(client: TestClient) -> None:
-    data = ask(client, "Widget 调用失败后会重试几次？", project=EN_PROJECT)
-    assert "translate_ms" in data["timings_ms"]
-    assert data["refused"] is False, data
-    assert "docs/retries.md" in [c["path"] for c in data["citations"]]
-    assert "7" in data["answer"] or "七" in data["answer"]
 
 
 def test_instructions_inside_a_passage_are_not_followed(client: TestClient) -> None:
