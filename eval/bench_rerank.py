@@ -35,10 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from retrieval.rerank.cross_encoder import CrossEncoderReranker, ProjectModel, model_dir
-    from retrieval.rerank.features import query_lang
     from retrieval.rerank.training.passages import load_passages, pair_text
     from retrieval.rerank.training.queries import heading_queries
     from retrieval.rerank.training.train import TrainConfig, train_cross_encoder
+    from retrieval.tokenize import question_lang
     from service.container import build_components
     from service.settings import Settings
 
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     served = reranker.model(args.project)  # the fp32 one; the stronger bi-encoder is not quantised
     if served is not None and served.strong is not None:
         # The stronger bi-encoder's share of the above: one question embedding (English only).
-        english = [q for q in queries if query_lang(q) in served.strong_langs] or ["How do I use it?"]
+        english = [q for q in queries if question_lang(q) in served.strong_langs] or ["How do I use it?"]
         times = []
         for q in english:
             t0 = time.perf_counter()

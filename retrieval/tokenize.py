@@ -82,3 +82,17 @@ def detect_lang(text: str) -> str:
     cjk = len(_CJK_RE.findall(text))
     latin = len(re.findall(r"[A-Za-z]", text))
     return "zh" if cjk and cjk * 3 >= latin * 0.5 else "en"
+
+
+# A few Chinese words in a question mean a Chinese-speaking user, however long the English
+# error message or command they paste beside them ("执行 llamafactory-cli train ... 时出错，提示
+# ValueError: ..."); English questions carry no Chinese characters at all.
+QUESTION_ZH_CHARS = 4
+
+
+def question_lang(text: str) -> str:
+    """The language a question is written in, for answering in it and for choosing the ranker
+    that can read it. Stricter than `detect_lang`, which labels document chunks by their bulk."""
+    if detect_lang(text) == "zh" or len(_CJK_RE.findall(text)) >= QUESTION_ZH_CHARS:
+        return "zh"
+    return "en"

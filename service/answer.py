@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.embedders.base import BaseEmbedder
-from retrieval.tokenize import detect_lang, tokenize
+from retrieval.tokenize import question_lang, tokenize
 from retrieval.types import Hit
 from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
@@ -125,7 +125,7 @@ def build_prompt(
     lang: str | None = None,
 ) -> list[Message]:
     """Chat messages for the model. Pure: same inputs, same prompt."""
-    lang = lang or detect_lang(question)
+    lang = lang or question_lang(question)
     system = SYSTEM_PROMPT.format(project=project, language=_LANG_NAME.get(lang, "English"))
     blocks = []
     for p in passages:
@@ -344,7 +344,7 @@ _MODEL_DECLINES_RE = re.compile(
 
 
 def refusal_message(question: str, project: str, closest: Sequence[Citation]) -> str:
-    lang = detect_lang(question)
+    lang = question_lang(question)
     head = _REFUSAL.get(lang, _REFUSAL["en"]).format(project=project)
     lines = [head] + [f"- {c.title}: {c.url or c.path}" for c in closest]
     return "\n".join(lines)

@@ -30,8 +30,9 @@ import numpy as np
 from retrieval.embedders import mpnet
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.rerank.base import BaseReranker
-from retrieval.rerank.features import FEATURES, feature_matrix, logistic, query_lang
+from retrieval.rerank.features import FEATURES, feature_matrix, logistic
 from retrieval.rerank.training.passages import pair_text, text_key
+from retrieval.tokenize import question_lang
 from retrieval.types import Hit
 
 MANIFEST = "manifest.json"
@@ -147,7 +148,7 @@ class ProjectModel:
 
     def strong_cos(self, query: str, hits: list[Hit]) -> np.ndarray | None:
         """The stronger bi-encoder's cosines, or None when it does not rank this question."""
-        if self.strong is None or query_lang(query) not in self.strong_langs:
+        if self.strong is None or question_lang(query) not in self.strong_langs:
             return None
         return self.strong.cos(query, hits)
 
@@ -156,7 +157,7 @@ class ProjectModel:
         return feature_matrix(self.ce_logits(query, texts), self.dense_cos(query, hits), query, texts)
 
     def probabilities(self, query: str, features: np.ndarray) -> np.ndarray:
-        weights = self.calibrator.get(query_lang(query)) or self.calibrator.get("all")
+        weights = self.calibrator.get(question_lang(query)) or self.calibrator.get("all")
         if not weights:  # no calibrator: squash the raw cross-encoder logit
             return 1.0 / (1.0 + np.exp(-features[:, FEATURES.index("ce_logit")]))
         return logistic(features, weights)

@@ -13,13 +13,9 @@ import math
 
 import numpy as np
 
-from retrieval.tokenize import detect_lang, tokenize
+from retrieval.tokenize import tokenize
 
 FEATURES = ("ce_logit", "dense_cos", "lexical", "fused_rank")
-
-
-def query_lang(query: str) -> str:
-    return "zh" if detect_lang(query) == "zh" else "en"
 
 
 def lexical_coverage(query_tokens: set[str], passage: str) -> float:

@@ -15,6 +15,7 @@ from ingest.run import run_ingest
 from retrieval.embedders import BaseEmbedder
 from retrieval.rerank.cross_encoder import CALIBRATOR, MANIFEST, CrossEncoderReranker, ProjectModel, model_dir
 from retrieval.rerank.training.train import TrainConfig, base_model_path, load_model, train_cross_encoder
+from retrieval.tokenize import detect_lang, question_lang
 from retrieval.types import Hit
 from service.container import build_components
 from service.main import create_app
@@ -232,6 +233,11 @@ def test_chinese_questions_keep_the_calibrated_order(
     passages = [*OFF_TOPIC, *TOPICS.values()]
     _with_strong_vectors(tiny_model, tmp_path, mpnet_embedder, passages)
     reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None, strong=mpnet_embedder, quantize=False)
-    out = reranker.rerank("怎么上传文件？", [_hit(i, t) for i, t in enumerate(passages)], project="demo")
-    assert all("strong" not in h.scores for h in out)
-    assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)
+    hits = [_hit(i, t) for i, t in enumerate(passages)]
+    # The second is mostly a pasted English error, but mpnet cannot read the question around it.
+    pasted = "上传文件时报错 ValueError: Expected UploadFile, received a plain string for the file parameter"
+    assert question_lang(pasted) == "zh" and detect_lang(pasted) == "en"
+    for q in ("怎么上传文件？", pasted):
+        out = reranker.rerank(q, hits, project="demo")
+        assert all("strong" not in h.scores for h in out)
+        assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)

