@@ -98,6 +98,10 @@ def build_components(settings: Settings, *, embedder: BaseEmbedder | None = None
     retriever = HybridRetriever(store=store, embedder=embedder, params=retrieval_params(settings))
     # The trained per-project cross-encoder loads lazily; untrained projects keep the fused order.
     retriever.reranker = create_reranker(
-        settings.reranker, data_dir=data_dir, embedder=embedder, threads=settings.rerank_threads
+        settings.reranker,
+        data_dir=data_dir,
+        embedder=embedder,
+        threads=settings.rerank_threads,
+        en_max_length=settings.rerank_max_length_en,
     )
     return Components(settings=settings, store=store, embedder=embedder, retriever=retriever)

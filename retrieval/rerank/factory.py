@@ -12,12 +12,22 @@ RERANKERS = ("cross-encoder", "none")
 
 
 def create_reranker(
-    name: str, *, data_dir: Path, embedder: BaseEmbedder | None = None, threads: int = 1
+    name: str,
+    *,
+    data_dir: Path,
+    embedder: BaseEmbedder | None = None,
+    threads: int = 1,
+    en_max_length: int | None = None,
 ) -> BaseReranker:
     if name == "none":
         return NoopReranker()
     if name == "cross-encoder":
-        from retrieval.rerank.cross_encoder import CrossEncoderReranker
+        from retrieval.rerank.cross_encoder import EN_MAX_LENGTH, CrossEncoderReranker
 
-        return CrossEncoderReranker(data_dir=data_dir, embedder=embedder, threads=threads)
+        return CrossEncoderReranker(
+            data_dir=data_dir,
+            embedder=embedder,
+            threads=threads,
+            en_max_length=en_max_length or EN_MAX_LENGTH,
+        )
     raise ValueError(f"unknown reranker {name!r}; choose one of {list(RERANKERS)}")

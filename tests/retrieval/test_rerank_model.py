@@ -69,6 +69,23 @@ def test_trained_model_reloads_and_ranks_fixture_pairs(tiny_model: Path) -> None
         assert int8.ce_logits(q, [positive, *OFF_TOPIC]).argmax() == 0
 
 
+def test_english_pairs_are_cut_to_the_serving_length_chinese_keep_the_trained_one(tiny_model: Path) -> None:
+    long_passage = "Request Files\n" + "Declare an UploadFile parameter to receive files. " * 6
+    short = ProjectModel(tiny_model, embedder=None, quantize=False, en_max_length=12)
+    trained = ProjectModel(tiny_model, embedder=None, quantize=False, en_max_length=None)
+    over = ProjectModel(tiny_model, embedder=None, quantize=False, en_max_length=512)  # capped at 32
+    en, zh = "How do I upload a file?", "如何上传一个文件？"
+    assert short.ce_logits(en, [long_passage]) != pytest.approx(
+        trained.ce_logits(en, [long_passage]), abs=1e-4
+    )
+    assert short.ce_logits(zh, [long_passage]) == pytest.approx(
+        trained.ce_logits(zh, [long_passage]), abs=1e-6
+    )
+    assert over.ce_logits(en, [long_passage]) == pytest.approx(
+        trained.ce_logits(en, [long_passage]), abs=1e-6
+    )
+
+
 def _hit(i: int, text: str) -> Hit:
     title, _, body = text.partition("\n")
     return Hit(
