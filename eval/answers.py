@@ -165,6 +165,18 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         f"{stats.get('refused_confidence', 0)}, after generation (nothing attributable or the model "
         f"declined): {stats.get('refused_after_generation', 0)}.",
     ]
+    from retrieval.tokenize import has_cjk
+    from service.answer import prose_of
+
+    zh = [r for r in rows if r.lang == "zh" and r.generated and not r.refused and not r.error]
+    if zh:
+        english = sum(not has_cjk(prose_of(r.answer)) for r in zh)
+        lines += [
+            "",
+            f"Language: {english} of {len(zh)} answers to Chinese questions have no Chinese outside code; "
+            f"{stats.get('answers_translated', 0)} were translated by a second call after the model "
+            "answered in English.",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.embedders.base import BaseEmbedder
-from retrieval.tokenize import question_lang, tokenize
+from retrieval.tokenize import has_cjk, question_lang, tokenize
 from retrieval.types import Hit
 from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
@@ -139,6 +139,30 @@ def build_prompt(
     reminder = "请用中文回答。" if lang == "zh" else "Answer in English."
     parts.append(f"Question: {question}\n{reminder} Cite passages like [1].")
     return [Message("system", system), Message("user", "\n\n".join(parts))]
+
+
+TRANSLATE_PROMPT = (
+    "Translate the user's text into Simplified Chinese (简体中文). Keep citation markers like [1], code, "
+    "identifiers, file names and URLs exactly as they are. Output only the translation."
+)
+_CODE_RE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
+
+
+def prose_of(answer: str) -> str:
+    """The answer without fenced or inline code, whose language says nothing."""
+    return _CODE_RE.sub(" ", answer)
+
+
+def needs_translation(question: str, answer: str) -> bool:
+    """A Chinese question answered with no Chinese prose at all: the 0.5B model sometimes copies
+    an English passage whatever the prompt asks (eval/results/tried.md)."""
+    prose = prose_of(answer)
+    words = re.findall(r"[A-Za-z]+", prose)
+    return question_lang(question) == "zh" and not has_cjk(prose) and len(words) >= 3
+
+
+def build_translation_prompt(answer: str) -> list[Message]:
+    return [Message("system", TRANSLATE_PROMPT), Message("user", answer)]
 
 
 # --------------------------------------------------------------------------- citations
@@ -373,6 +397,7 @@ class AnswerStats:
     answers_attributed_by_overlap: int = 0  # at least one sentence needed attribution
     answers_only_by_overlap: int = 0  # no valid marker at all: all by attribution
     invalid_markers_removed: int = 0
+    answers_translated: int = 0  # a Chinese question's English answer translated (second call)
     errors: int = 0
 
 
@@ -503,6 +528,25 @@ class Answerer:
             ),
         )
 
+    async def _in_question_language(self, prep: _Prepared, text: str) -> str:
+        """A Chinese question's answer that came out in English is translated by a second, short
+        call; when that call fails the English answer is kept (an answer beats an error)."""
+        if self.llm is None or not needs_translation(prep.question, text):
+            return text
+        t0 = time.perf_counter()
+        try:
+            completion = await self.llm.complete(
+                build_translation_prompt(text), max_tokens=self.max_tokens * 2
+            )
+        except AnswerError:
+            return text
+        prep.timings["translate_ms"] = (time.perf_counter() - t0) * 1e3
+        translated = completion.text.strip()
+        if not has_cjk(translated):
+            return text
+        self.stats.answers_translated += 1
+        return translated
+
     def _error(self, prep: _Prepared, exc: Exception) -> Answer:
         self.stats.errors += 1
         prep.timings["error_status"] = float(status_for(exc))  # the HTTP status /ask answers with
@@ -555,7 +599,8 @@ class Answerer:
             return self._error(prep, exc)
         prep.timings["generate_ms"] = (time.perf_counter() - t0) * 1e3
         prep.timings["first_token_ms"] = (time.perf_counter() - prep.started) * 1e3
-        return self._verify(prep, project, completion.text)
+        text = await self._in_question_language(prep, completion.text)
+        return self._verify(prep, project, text)
 
     async def stream(
         self, project: str, question: str, *, conversation_id: str | None = None
@@ -589,7 +634,10 @@ class Answerer:
         finally:
             await pieces_iter.aclose()  # type: ignore[attr-defined]
         prep.timings["generate_ms"] = (time.perf_counter() - t0) * 1e3
-        yield {"type": "final", **_answer_dict(self._verify(prep, project, "".join(pieces)))}
+        # Clients show the final event's answer in place of the streamed tokens, so a translated
+        # answer replaces the English one that was streamed.
+        text = await self._in_question_language(prep, "".join(pieces))
+        yield {"type": "final", **_answer_dict(self._verify(prep, project, text))}
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:

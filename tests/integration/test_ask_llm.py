@@ -279,3 +279,82 @@ def test_llm_too_slow_is_504_with_citations(components: Components, tmp_path: Pa
     handler.mode = "slow"
     status, data, _ = _ask_failing(components, tmp_path, url, llm_timeout_s=1.0)
     assert status == 504 and data["citations"]
+
+
+def test_real_model_translates_an_english_answer_into_chinese(llm_server: LocalLLMServer) -> None:
+    import httpx
+
+    from service.answer import build_translation_prompt
+    from service.llm.openai_compat import OpenAICompatLLM
+
+    async def translate() -> str:
+        async with httpx.AsyncClient() as http:
+            llm = OpenAICompatLLM(http, base_url=llm_server.base_url, timeout_s=120)
+            prompt = build_translation_prompt("Every Widget call has a default timeout of 42 seconds [1].")
+            return (await llm.complete(prompt, max_tokens=80)).text
+
+    text = asyncio.run(translate())
+    assert has_cjk(text) and "42" in text, text
+
+
+class _EnglishOnlyLLM(BaseHTTPRequestHandler):
+    """Wire-format OpenAI chat endpoint that answers every question in English (what the 0.5B
+    model sometimes does for a Chinese question) and translates when asked to. It records the
+    system prompt of each call."""
+
+    calls: list[str] = []
+    ANSWER = "widgetlib needs Python 3.10 or newer [1]."
+    TRANSLATION = "widgetlib 需要 Python 3.10 或更高版本 [1]。"
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+        system = body["messages"][0]["content"]
+        self.calls.append(system)
+        text = self.TRANSLATION if system.startswith("Translate") else self.ANSWER
+        if body.get("stream"):
+            chunks = [text[:10], text[10:]]
+            payload = (
+                "".join(
+                    "data: " + json.dumps({"choices": [{"delta": {"content": c}, "index": 0}]}) + "\n\n"
+                    for c in chunks
+                )
+                + "data: [DONE]\n\n"
+            )
+            data, ctype = payload.encode(), "text/event-stream"
+        else:
+            message = {"role": "assistant", "content": text}
+            data = json.dumps({"choices": [{"message": message, "index": 0}]}).encode()
+            ctype = "application/json"
+        self.send_response(200)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_english_answer_to_a_chinese_question_is_translated(components: Components, tmp_path: Path) -> None:
+    handler = type("Handler", (_EnglishOnlyLLM,), {"calls": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = make_settings(tmp_path, f"http://127.0.0.1:{server.server_address[1]}/v1")
+        with TestClient(create_app(settings, components=components)) as c:
+            zh = {"project": PROJECT, "question": "widgetlib 需要哪个版本的 Python？"}
+            data = c.post("/ask", json=zh).json()
+            assert data["refused"] is False and has_cjk(data["answer"]) and "3.10" in data["answer"]
+            assert data["citations"] and {x["path"] for x in data["citations"]} <= set(DOCS)
+            assert len(handler.calls) == 2 and handler.calls[1].startswith("Translate")
+            with c.stream("POST", "/ask", json={**zh, "stream": True}) as r:
+                lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+            final = json.loads(lines[-1][6:])
+            assert has_cjk(final["answer"]) and final["citations"]
+            assert len(handler.calls) == 4
+            en = {"project": PROJECT, "question": "Which Python version does widgetlib need?"}
+            assert not has_cjk(c.post("/ask", json=en).json()["answer"])
+            assert len(handler.calls) == 5  # an English question is never translated
+    finally:
+        server.shutdown()
+        server.server_close()

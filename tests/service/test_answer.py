@@ -10,6 +10,7 @@ from service.answer import (
     build_prompt,
     closest_links,
     model_declined,
+    needs_translation,
     neutralise,
     parse_markers,
     refusal_message,
@@ -157,3 +158,14 @@ def test_echoed_prompt_scaffolding_is_removed() -> None:
     echoed += "[2] Plugins (docs/p.md)"
     assert strip_echo(echoed) == "使用 dataset_info.json 定义数据集 [1]。"
     assert strip_echo("Add CORSMiddleware [1].") == "Add CORSMiddleware [1]."
+
+
+def test_only_a_chinese_question_with_an_english_answer_needs_translation() -> None:
+    zh = "怎么给 Widget 调用设置超时？"
+    english = "Pass `timeout_s` when you create the widget [1]."
+    assert needs_translation(zh, english)
+    assert not needs_translation(zh, "创建 widget 时传入 `timeout_s` [1]。")
+    assert not needs_translation(zh, "```python\nWidget(timeout_s=90)\n```")  # code only: no prose
+    assert not needs_translation("How do I set a timeout?", english)
+    # A Chinese question that pastes an English error is still Chinese.
+    assert needs_translation("我运行时报错 ValueError: bad timeout，怎么办？", english)
