@@ -44,6 +44,7 @@ STRONG_VECTORS = "vectors-strong.npz"
 # session 9). Chinese questions keep the trained length: each Chinese character is one token,
 # and at 96 llamafactory lost a question from recall@5.
 EN_MAX_LENGTH = 96
+CHARS_PER_TOKEN = 8
 
 
 def model_dir(data_dir: Path, project: str) -> Path:
@@ -139,9 +140,14 @@ class ProjectModel:
         import torch
 
         max_length = self.length_for(query)
+        # The tokenizer reads a whole passage before truncating it, but the pair keeps at most
+        # max_length tokens of it. Cutting the text first saves ~20 ms on 20 long passages and
+        # keeps the same tokens: their first 96-128 tokens span at most 5.2 characters per token
+        # on the Pydantic and LLaMA-Factory docs (3.3 / 2.0 at the median), CHARS_PER_TOKEN is 8.
+        cut = max_length * CHARS_PER_TOKEN
         out = []
         for start in range(0, len(passages), batch_size):
-            batch = passages[start : start + batch_size]
+            batch = [p[:cut] for p in passages[start : start + batch_size]]
             enc = self.tokenizer(
                 [query] * len(batch),
                 batch,

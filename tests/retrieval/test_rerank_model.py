@@ -86,6 +86,19 @@ def test_english_pairs_are_cut_to_the_serving_length_chinese_keep_the_trained_on
     )
 
 
+def test_passages_cut_before_tokenising_score_as_if_whole(tiny_model: Path) -> None:
+    import torch
+
+    pm = ProjectModel(tiny_model, embedder=None, quantize=False)
+    passage = "Request Files\n" + "Declare an UploadFile parameter to receive files. " * 40
+    q = "How do I upload a file?"
+    enc = pm.tokenizer(q, passage, truncation="longest_first", max_length=pm.max_length, return_tensors="pt")
+    with torch.inference_mode():
+        whole = float(pm.model(**enc).logits.squeeze())
+    assert len(passage) > pm.max_length * 8  # the passage really is cut
+    assert pm.ce_logits(q, [passage])[0] == pytest.approx(whole, abs=1e-5)
+
+
 def _hit(i: int, text: str) -> Hit:
     title, _, body = text.partition("\n")
     return Hit(
