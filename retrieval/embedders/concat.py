@@ -4,7 +4,9 @@ Documents are stored as [u_d, m_d] / sqrt(2) (each part unit length), queries as
 [a*u_q, b*m_q] normalised, so cosine = (a*cos_u + b*cos_m) / const: a weighted sum of the
 two models' similarities, with weights chosen per query. English questions use both
 (MiniLM is the stronger English retriever); Chinese questions use only the multilingual
-model, because MiniLM cannot read Chinese (its part would only add noise).
+model, because MiniLM cannot read Chinese (its part would only add noise). The bulk rule
+(`detect_lang`) decides, not `question_lang`: a Chinese question that pastes a long English
+error keeps MiniLM, which reads the error (eval/results/tried.md).
 """
 
 from __future__ import annotations
