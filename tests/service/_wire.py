@@ -10,7 +10,7 @@ import json
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -148,9 +148,10 @@ def slack_signature(body: bytes, timestamp: int, secret: str) -> dict[str, str]:
 
 
 @contextmanager
-def openai_server(reply: str) -> Iterator[RecordingServer]:
-    """An OpenAI-compatible `/v1/chat/completions` (plain and SSE stream) that always answers
-    `reply` and records the prompts it was shown (for tests about what the model sees)."""
+def openai_server(reply: str | Callable[[dict[str, Any]], str]) -> Iterator[RecordingServer]:
+    """An OpenAI-compatible `/v1/chat/completions` (plain and SSE stream) that answers `reply`
+    (or `reply(request body)`) and records the prompts it was shown (for tests about what the
+    model sees)."""
     holder: dict[str, RecordingServer] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -160,16 +161,17 @@ def openai_server(reply: str) -> Iterator[RecordingServer]:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             holder["s"].requests.put(Recorded("POST", self.path, dict(self.headers.items()), body))
             req = json.loads(body or b"{}")
+            text = reply(req) if callable(reply) else reply
             if req.get("stream"):
                 chunks = [
                     {"choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
-                    for word in reply.split(" ")
+                    for word in text.split(" ")
                 ]
                 chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                 out = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
                 self._send(out.encode(), "text/event-stream")
             else:
-                message = {"role": "assistant", "content": reply}
+                message = {"role": "assistant", "content": text}
                 data = {"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
                 self._send(
                     json.dumps({"id": "x", "object": "chat.completion", **data}).encode(), "application/json"

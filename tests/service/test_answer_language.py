@@ -1,0 +1,82 @@
+"""A Chinese question whose answer came out in English is translated by a second model call,
+on /ask and in the stream's final event; English questions never are. The model is a local
+server speaking the OpenAI wire format (the real model cannot be made to answer in English on
+demand; tests/integration/test_ask_llm.py checks that it translates)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _wire import RecordingServer, openai_server
+from fastapi.testclient import TestClient
+
+from ingest.run import run_ingest
+from retrieval.embedders import BaseEmbedder
+from retrieval.tokenize import has_cjk
+from service.container import build_components
+from service.main import create_app
+from service.settings import Settings
+
+DOCS = {"docs/install.md": "# Install\n\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n"}
+ANSWER = "widgetlib needs Python 3.10 or newer [1]."
+TRANSLATION = "widgetlib 需要 Python 3.10 或更高版本 [1]。"
+
+
+def _reply(request: dict[str, Any]) -> str:
+    system = request["messages"][0]["content"]
+    return TRANSLATION if system.startswith("Translate") else ANSWER
+
+
+@pytest.fixture(scope="module")
+def app_and_llm(
+    tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder
+) -> Iterator[tuple[TestClient, RecordingServer]]:
+    root = tmp_path_factory.mktemp("lang")
+    for rel, text in DOCS.items():
+        (root / "corpus" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "corpus" / rel).write_text(text, encoding="utf-8")
+    with openai_server(_reply) as llm:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            ossqa_data_dir=root / "data",
+            rate_limit_per_min=0,
+            llm_base_url=f"{llm.url}/v1",
+            refusal_threshold=0.0,  # always call the model
+        )
+        components = build_components(settings, embedder=embedder)
+        run_ingest(components.ingester(), "widgetlib", path=root / "corpus")
+        with TestClient(create_app(settings, components=components)) as client:
+            yield client, llm
+        components.close()
+
+
+def _systems(llm: RecordingServer) -> list[str]:
+    return [json.loads(r.body)["messages"][0]["content"] for r in llm.all_now()]
+
+
+def test_english_answer_to_a_chinese_question_is_translated(app_and_llm) -> None:  # noqa: ANN001
+    client, llm = app_and_llm
+    llm.all_now()
+    body = {"project": "widgetlib", "question": "widgetlib 需要哪个版本的 Python？"}
+    data = client.post("/ask", json=body).json()
+    assert data["refused"] is False and has_cjk(data["answer"]) and "3.10" in data["answer"]
+    assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
+    systems = _systems(llm)
+    assert len(systems) == 2 and systems[1].startswith("Translate")
+    with client.stream("POST", "/ask", json={**body, "stream": True}) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: ")]
+    final = json.loads(lines[-1][6:])
+    assert has_cjk(final["answer"]) and final["citations"]
+    assert len(_systems(llm)) == 2
+
+
+def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN001
+    client, llm = app_and_llm
+    llm.all_now()
+    body = {"project": "widgetlib", "question": "Which Python version does widgetlib need?"}
+    data = client.post("/ask", json=body).json()
+    assert data["answer"].startswith("widgetlib needs Python 3.10") and not has_cjk(data["answer"])
+    assert len(_systems(llm)) == 1
