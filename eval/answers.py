@@ -163,7 +163,8 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         f"{share('answers_only_by_overlap')}; invalid markers removed: "
         f"{stats.get('invalid_markers_removed', 0)}; refused before the model: "
         f"{stats.get('refused_confidence', 0)}, after generation (nothing attributable or the model "
-        f"declined): {stats.get('refused_after_generation', 0)}.",
+        f"declined): {stats.get('refused_after_generation', 0)}; replaced by quotes of the top passages "
+        f"because the model only restated the question: {stats.get('answers_extractive', 0)}.",
     ]
     from retrieval.tokenize import has_cjk
     from service.answer import prose_of

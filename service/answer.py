@@ -43,6 +43,8 @@ CLOSEST_LINKS = 3
 QUOTE_CHARS = 240
 ATTRIBUTION_MIN_OVERLAP = 0.35  # share of a sentence's terms found in the passage
 ATTRIBUTION_MIN_COSINE = 0.35  # cross-lingual fallback (USE)
+RESTATEMENT_SHARE = 0.8  # a sentence with this share of its terms taken from the question restates it
+EXTRACTIVE_PASSAGES = 2
 
 # --------------------------------------------------------------------------- passages
 
@@ -145,6 +147,7 @@ TRANSLATE_PROMPT = (
     "Translate the user's text into Simplified Chinese (简体中文). Keep citation markers like [1], code, "
     "identifiers, file names and URLs exactly as they are. Output only the translation."
 )
+_FENCE_RE = re.compile(r"```.*?(```|$)", re.S)
 _CODE_RE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
 
 
@@ -351,6 +354,49 @@ def closest_links(hits: Sequence[Hit], k: int = CLOSEST_LINKS) -> list[Citation]
     return out
 
 
+# --------------------------------------------------------------------------- restated questions
+
+# The prompt's closing line, which the model sometimes copies into its answer.
+_REMINDER_RE = re.compile(r"(请用中文回答。|Answer in English\.)\s*Cite passages like \[1\]\.?")
+
+
+def restates_question(answer: str, question: str) -> bool:
+    """The model only restated the question (the 0.5B model does this for about one answer in
+    seven on the public dev sets): every prose sentence of five or more terms is a question or
+    takes RESTATEMENT_SHARE of its terms from the question. Code may be the answer: never judged."""
+    if "```" in answer:
+        return False
+    asked = set(tokenize(question))
+    judged = 0
+    for sentence in split_sentences(_REMINDER_RE.sub(" ", answer)):
+        text = _MARKER_RE.sub(" ", sentence).strip()
+        terms = set(tokenize(text))
+        if len(terms) < 5:
+            continue
+        judged += 1
+        if text.endswith(("?", "？")):
+            continue
+        if len(terms & asked) / len(terms) < RESTATEMENT_SHARE:
+            return False
+    return judged > 0
+
+
+_EXTRACTIVE_HEAD = {
+    "en": "The closest passages of the documentation say:",
+    "zh": "文档中最相关的段落原文如下：",
+}
+
+
+def extractive_answer(question: str, passages: Sequence[Passage], k: int = EXTRACTIVE_PASSAGES) -> str:
+    """Instead of a restated question: the sentence of each top passage that best matches the
+    question, verbatim and numbered, so the user still gets grounded text."""
+    lines = [_EXTRACTIVE_HEAD.get(question_lang(question), _EXTRACTIVE_HEAD["en"])]
+    for p in passages[:k]:
+        prose = _FENCE_RE.sub("\n", p.text)  # an import line is no answer; sentences stay verbatim
+        lines.append(f'- "{best_quote(prose if prose.strip() else p.text, [question])}" [{p.n}]')
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- refusal text
 
 _REFUSAL = {
@@ -398,6 +444,7 @@ class AnswerStats:
     answers_only_by_overlap: int = 0  # no valid marker at all: all by attribution
     invalid_markers_removed: int = 0
     answers_translated: int = 0  # a Chinese question's English answer translated (second call)
+    answers_extractive: int = 0  # the model restated the question: quotes of the top passages instead
     errors: int = 0
 
 
@@ -503,7 +550,11 @@ class Answerer:
         )
 
     def _verify(self, prep: _Prepared, project: str, text: str) -> Answer:
-        att = attribute(strip_echo(text), prep.passages, embedder=self.retriever.embedder)
+        text = strip_echo(text)
+        if restates_question(text, prep.question):
+            text = extractive_answer(prep.question, prep.passages)
+            self.stats.answers_extractive += 1
+        att = attribute(text, prep.passages, embedder=self.retriever.embedder)
         self.stats.invalid_markers_removed += att.markers_invalid
         if not att.cited or model_declined(att.answer):
             return self._refusal(prep, project, after_generation=True)
@@ -533,6 +584,8 @@ class Answerer:
         call; when that call fails the English answer is kept (an answer beats an error)."""
         if self.llm is None or not needs_translation(prep.question, text):
             return text
+        if restates_question(strip_echo(text), prep.question):
+            return text  # replaced by quotes in _verify: nothing worth translating
         t0 = time.perf_counter()
         try:
             completion = await self.llm.complete(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from retrieval.types import Hit
 from service.answer import (
     Passage,
@@ -9,11 +11,13 @@ from service.answer import (
     best_quote,
     build_prompt,
     closest_links,
+    extractive_answer,
     model_declined,
     needs_translation,
     neutralise,
     parse_markers,
     refusal_message,
+    restates_question,
     select_passages,
     strip_echo,
 )
@@ -169,3 +173,31 @@ def test_only_a_chinese_question_with_an_english_answer_needs_translation() -> N
     assert not needs_translation("How do I set a timeout?", english)
     # A Chinese question that pastes an English error is still Chinese.
     assert needs_translation("我运行时报错 ValueError: bad timeout，怎么办？", english)
+
+
+def test_an_answer_that_only_restates_the_question_is_recognised() -> None:
+    q = "Under V1, HttpUrl acted like a str. With V2, `assert v2.url == url` fails; is that expected?"
+    assert restates_question(
+        "Under V1, HttpUrl acted like a str [1]. With V2, `assert v2.url == url` fails.", q
+    )
+    assert restates_question("[1] With V2, `assert v2.url == url` fails; is that expected?", q)
+    assert restates_question(
+        "HttpUrl acted like a str under V1 [1]. 请用中文回答。 Cite passages like [1].", q
+    )
+    assert not restates_question(
+        "In V2 HttpUrl is no longer a str subclass; compare str(v2.url) instead [1].", q
+    )
+    assert not restates_question("```python\nassert str(v2.url) == url\n```", q)  # code may be the answer
+    assert not restates_question("Yes [1].", q)  # too short to judge
+
+
+def test_extractive_answer_quotes_the_top_passages_verbatim() -> None:
+    passages = select_passages(
+        [make_hit(1), make_hit(2, path="docs/b.md", text="Timeouts default to 42 seconds.")]
+    )
+    text = extractive_answer("What is the default timeout?", passages)
+    quotes = re.findall(r'- "(.+)" \[(\d)\]', text)
+    assert [int(n) for _, n in quotes] == [1, 2]
+    for (quote, n), p in zip(quotes, passages, strict=True):
+        assert quote in p.text and int(n) == p.n
+    assert extractive_answer("默认超时是多少？", passages).startswith("文档")

@@ -1,7 +1,9 @@
-"""A Chinese question whose answer came out in English is translated by a second model call,
-on /ask and in the stream's final event; English questions never are. The model is a local
-server speaking the OpenAI wire format (the real model cannot be made to answer in English on
-demand; tests/integration/test_ask_llm.py checks that it translates)."""
+"""Answers the small model gets wrong in known ways are repaired after generation: a Chinese
+question answered in English is translated by a second model call (on /ask and in the stream's
+final event; English questions never are), and an answer that only restates the question is
+replaced by verbatim quotes of the top passages. The model is a local server speaking the OpenAI
+wire format, because the real model cannot be made to misbehave on demand
+(tests/integration/test_ask_llm.py checks that the real model translates)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,15 @@ from service.settings import Settings
 DOCS = {"docs/install.md": "# Install\n\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n"}
 ANSWER = "widgetlib needs Python 3.10 or newer [1]."
 TRANSLATION = "widgetlib 需要 Python 3.10 或更高版本 [1]。"
+RESTATED = "Which Python version does widgetlib need for a fresh install on Linux?"
 
 
 def _reply(request: dict[str, Any]) -> str:
     system = request["messages"][0]["content"]
-    return TRANSLATION if system.startswith("Translate") else ANSWER
+    if system.startswith("Translate"):
+        return TRANSLATION
+    question = request["messages"][-1]["content"].split("Question: ")[-1].splitlines()[0]
+    return f"[1] {question}" if question == RESTATED else ANSWER
 
 
 @pytest.fixture(scope="module")
@@ -79,4 +85,14 @@ def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN
     body = {"project": "widgetlib", "question": "Which Python version does widgetlib need?"}
     data = client.post("/ask", json=body).json()
     assert data["answer"].startswith("widgetlib needs Python 3.10") and not has_cjk(data["answer"])
+    assert len(_systems(llm)) == 1
+
+
+def test_an_answer_that_restates_the_question_becomes_quotes_of_the_passages(app_and_llm) -> None:  # noqa: ANN001
+    client, llm = app_and_llm
+    llm.all_now()
+    data = client.post("/ask", json={"project": "widgetlib", "question": RESTATED}).json()
+    assert data["refused"] is False and RESTATED not in data["answer"]
+    assert '"widgetlib needs Python 3.10 or newer." [1]' in data["answer"]
+    assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
     assert len(_systems(llm)) == 1
