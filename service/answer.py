@@ -227,6 +227,7 @@ def attribute(
     embedder: BaseEmbedder | None = None,
     min_overlap: float = ATTRIBUTION_MIN_OVERLAP,
     min_cosine: float = ATTRIBUTION_MIN_COSINE,
+    fill_missing: bool = True,
 ) -> Attribution:
     """Repair the answer's citations.
 
@@ -268,7 +269,7 @@ def attribute(
             if not nums:
                 pending.append(len(out_sentences) - 1)
     # Attribute sentences without markers.
-    if pending and passages:
+    if fill_missing and pending and passages:
         need_embed = []
         for i in pending:
             scores = {n: _overlap(sentences[i], t) for n, t in terms.items()}
@@ -393,7 +394,9 @@ def extractive_answer(question: str, passages: Sequence[Passage], k: int = EXTRA
     lines = [_EXTRACTIVE_HEAD.get(question_lang(question), _EXTRACTIVE_HEAD["en"])]
     for p in passages[:k]:
         prose = _FENCE_RE.sub("\n", p.text)  # an import line is no answer; sentences stay verbatim
-        lines.append(f'- "{best_quote(prose if prose.strip() else p.text, [question])}" [{p.n}]')
+        # The marker leads: a quote ending in "。" is a sentence of its own, and attribution
+        # would otherwise append a marker inside it.
+        lines.append(f'- [{p.n}] "{best_quote(prose if prose.strip() else p.text, [question])}"')
     return "\n".join(lines)
 
 
@@ -551,10 +554,12 @@ class Answerer:
 
     def _verify(self, prep: _Prepared, project: str, text: str) -> Answer:
         text = strip_echo(text)
-        if restates_question(text, prep.question):
+        quotes = restates_question(text, prep.question)
+        if quotes:
             text = extractive_answer(prep.question, prep.passages)
             self.stats.answers_extractive += 1
-        att = attribute(text, prep.passages, embedder=self.retriever.embedder)
+        # Quotes carry their markers already; their heading line cites nothing.
+        att = attribute(text, prep.passages, embedder=self.retriever.embedder, fill_missing=not quotes)
         self.stats.invalid_markers_removed += att.markers_invalid
         if not att.cited or model_declined(att.answer):
             return self._refusal(prep, project, after_generation=True)

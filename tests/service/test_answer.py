@@ -196,8 +196,12 @@ def test_extractive_answer_quotes_the_top_passages_verbatim() -> None:
         [make_hit(1), make_hit(2, path="docs/b.md", text="Timeouts default to 42 seconds.")]
     )
     text = extractive_answer("What is the default timeout?", passages)
-    quotes = re.findall(r'- "(.+)" \[(\d)\]', text)
-    assert [int(n) for _, n in quotes] == [1, 2]
-    for (quote, n), p in zip(quotes, passages, strict=True):
+    quotes = re.findall(r'- \[(\d)\] "(.+)"', text)
+    assert [int(n) for n, _ in quotes] == [1, 2]
+    for (n, quote), p in zip(quotes, passages, strict=True):
         assert quote in p.text and int(n) == p.n
     assert extractive_answer("默认超时是多少？", passages).startswith("文档")
+    # Attribution leaves a quote ending in a Chinese full stop as it is.
+    zh = select_passages([make_hit(1, text="预训练数据集不支持 ShareGPT 格式。")])
+    text = extractive_answer("预训练可以用 ShareGPT 格式吗？", zh)
+    assert attribute(text, zh, fill_missing=False).answer == text

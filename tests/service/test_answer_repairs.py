@@ -93,6 +93,7 @@ def test_an_answer_that_restates_the_question_becomes_quotes_of_the_passages(app
     llm.all_now()
     data = client.post("/ask", json={"project": "widgetlib", "question": RESTATED}).json()
     assert data["refused"] is False and RESTATED not in data["answer"]
-    assert '"widgetlib needs Python 3.10 or newer." [1]' in data["answer"]
+    assert data["answer"].endswith('\n- [1] "widgetlib needs Python 3.10 or newer."')
+    assert data["answer"].count("[1]") == 1  # no marker added to the heading line
     assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
     assert len(_systems(llm)) == 1
