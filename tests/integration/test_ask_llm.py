@@ -24,6 +24,7 @@ from service.llm import LocalLLMServer, ensure_gguf
 from service.llm.local_server import free_port
 from service.main import create_app
 from service.settings import Settings
+from tests.conftest import write_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -73,9 +74,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMSer
 def components(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Components]:
     root = tmp_path_factory.mktemp("widget")
     corpus = root / "corpus"
-    for rel, text in DOCS.items():
-        (corpus / rel).parent.mkdir(parents=True, exist_ok=True)
-        (corpus / rel).write_text(text, encoding="utf-8")
+    write_corpus(corpus, DOCS)
     settings = Settings(_env_file=None, ossqa_data_dir=root / "data")  # type: ignore[call-arg]
     comps = build_components(settings)
     run_ingest(comps.ingester(), PROJECT, path=corpus)

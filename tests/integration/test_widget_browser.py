@@ -36,6 +36,7 @@ from service.container import Components, build_components
 from service.main import create_app
 from service.settings import Settings
 from service.types import Answer, Citation
+from tests.conftest import write_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -213,9 +214,7 @@ PAGE = """<!doctype html>
 def stack(tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("site")
     (root / "favicon.ico").write_bytes(b"")  # no 404 in the console to confuse error checks
-    for rel, text in DOCS.items():
-        (root / "corpus" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "corpus" / rel).write_text(text, encoding="utf-8")
+    write_corpus(root / "corpus", DOCS)
     with serve_dir(root) as site:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
@@ -432,9 +431,7 @@ def real_stack(tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder)
 
     root = tmp_path_factory.mktemp("real-site")
     (root / "favicon.ico").write_bytes(b"")
-    for rel, text in DOCS.items():
-        (root / "corpus" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "corpus" / rel).write_text(text, encoding="utf-8")
+    write_corpus(root / "corpus", DOCS)
     model = ensure_gguf(tmp_path_factory.mktemp("llm"))
     with LocalLLMServer(model, threads=1) as llm, serve_dir(root) as site:
         settings = Settings(  # type: ignore[call-arg]

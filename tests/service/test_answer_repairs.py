@@ -21,6 +21,7 @@ from retrieval.tokenize import has_cjk
 from service.container import build_components
 from service.main import create_app
 from service.settings import Settings
+from tests.conftest import write_corpus
 
 DOCS = {"docs/install.md": "# Install\n\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n"}
 ANSWER = "widgetlib needs Python 3.10 or newer [1]."
@@ -41,9 +42,7 @@ def app_and_llm(
     tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder
 ) -> Iterator[tuple[TestClient, RecordingServer]]:
     root = tmp_path_factory.mktemp("lang")
-    for rel, text in DOCS.items():
-        (root / "corpus" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "corpus" / rel).write_text(text, encoding="utf-8")
+    corpus = write_corpus(root / "corpus", DOCS)
     with openai_server(_reply) as llm:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
@@ -53,7 +52,7 @@ def app_and_llm(
             refusal_threshold=0.0,  # always call the model
         )
         components = build_components(settings, embedder=embedder)
-        run_ingest(components.ingester(), "widgetlib", path=root / "corpus")
+        run_ingest(components.ingester(), "widgetlib", path=corpus)
         with TestClient(create_app(settings, components=components)) as client:
             yield client, llm
         components.close()
