@@ -162,9 +162,9 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         f"{share('answers_attributed_by_overlap')}; all citations by overlap in "
         f"{share('answers_only_by_overlap')}; invalid markers removed: "
         f"{stats.get('invalid_markers_removed', 0)}; refused before the model: "
-        f"{stats.get('refused_confidence', 0)}, after generation (nothing attributable or the model "
-        f"declined): {stats.get('refused_after_generation', 0)}; replaced by quotes of the top passages "
-        f"because the model only restated the question: {stats.get('answers_extractive', 0)}.",
+        f"{stats.get('refused_confidence', 0)}; replaced by quotes of the top passages because the model "
+        f"only restated the question or declined: {stats.get('answers_extractive', 0)} (declined: "
+        f"{stats.get('model_declined', 0)}).",
     ]
     from retrieval.tokenize import has_cjk
     from service.answer import prose_of

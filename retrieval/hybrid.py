@@ -61,10 +61,11 @@ class HybridRetriever:
 
         Raises IndexNotFound for a project with no chunks."""
         t0 = time.perf_counter()
+        use_reranker = rerank and not isinstance(self.reranker, NoopReranker)
+        finish_rerank = self.reranker.start(query, project=project) if use_reranker else None
         dense = self.embedder.embed_query(query) if mode != "sparse" else None
         sparse = query_vector(query) if mode != "dense" else None
         t1 = time.perf_counter()
-        use_reranker = rerank and not isinstance(self.reranker, NoopReranker)
         want = top_k * 4 if per_path else top_k  # room for collapsing chunks of one page
         limit = max(want, self.params.rerank_top_n) if use_reranker else want
         hits = self.store.search(
@@ -85,10 +86,10 @@ class HybridRetriever:
             raise IndexNotFound(project)
         hits = [replace(h, scores={**h.scores, "fused": h.score}) for h in hits]
         t2 = time.perf_counter()
-        if use_reranker and hits:
+        if finish_rerank is not None and hits:
             # Only the top N are scored (the cost grows with N); the rest keep fused order below.
             n = self.params.rerank_top_n
-            hits = self.reranker.rerank(query, hits[:n], project=project) + hits[n:]
+            hits = finish_rerank(hits[:n]) + hits[n:]
         t3 = time.perf_counter()
         if per_path:
             hits = limit_per_path(hits, per_path)

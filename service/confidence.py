@@ -208,13 +208,12 @@ def fallback_features(
 
 
 def by_probability(hits: list[Hit]) -> list[Hit]:
-    """Hits in the reranker's calibrated order when it scored them all, else as given. English
+    """Hits the reranker scored, in its calibrated order, then the others as given. English
     questions reach us ordered by the stronger bi-encoder, but the blend was fitted on the top
     passages of the calibrated order; judged on the new order's top passages it refused 6 more
     answerable Pydantic questions (and no more unanswerable ones)."""
-    if hits and all("rerank" in h.scores for h in hits):
-        return sorted(hits, key=lambda h: -h.scores["rerank"])
-    return hits
+    scored = sorted((h for h in hits if "rerank" in h.scores), key=lambda h: -h.scores["rerank"])
+    return scored + [h for h in hits if "rerank" not in h.scores]
 
 
 def blend(features: Features, weights: dict[str, float] = FALLBACK_WEIGHTS) -> float:

@@ -103,5 +103,6 @@ def build_components(settings: Settings, *, embedder: BaseEmbedder | None = None
         embedder=embedder,
         threads=settings.rerank_threads,
         en_max_length=settings.rerank_max_length_en,
+        ce_top_n=settings.rerank_ce_top_n,
     )
     return Components(settings=settings, store=store, embedder=embedder, retriever=retriever)

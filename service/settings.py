@@ -53,6 +53,15 @@ class Settings(BaseSettings):
         "(capped at the trained length; Chinese questions always use the trained length). 96 is ~1.5x "
         "faster than 128 with the same ranking (eval/results/rerank.md, session 9)",
     )
+    rerank_ce_top_n: int = Field(
+        10,
+        ge=0,
+        le=100,
+        description="For questions the stronger bi-encoder orders (English, when trained with it), the "
+        "cross-encoder scores only this many of the top fused candidates, beside it (0 = all): "
+        "retrieval p50 ~290 -> ~220 ms on Pydantic with the same ranking (eval/results/rerank.md, "
+        "session 10)",
+    )
     refusal_threshold: float | None = Field(
         None, description="Override the calibrated refusal threshold (0..1)"
     )

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,11 @@ STRONG_VECTORS = "vectors-strong.npz"
 # and at 96 llamafactory lost a question from recall@5.
 EN_MAX_LENGTH = 96
 CHARS_PER_TOKEN = 8
+# When the stronger bi-encoder orders a question, the cross-encoder only scores the top fused
+# candidates, beside it: the order is decided by the bi-encoder, and the probability is needed
+# for the passages that can reach the prompt and the refusal decision (eval/results/rerank.md,
+# session 10).
+CE_TOP_N = 10
 
 
 def model_dir(data_dir: Path, project: str) -> Path:
@@ -72,7 +78,7 @@ class PassageVectors:
             self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
         self._lock = threading.Lock()
 
-    def cos(self, query: str, hits: list[Hit]) -> np.ndarray:
+    def cos(self, query_vector: np.ndarray, hits: list[Hit]) -> np.ndarray:
         keys = [text_key(h.text) for h in hits]
         readable = [not self.langs or not h.lang or h.lang in self.langs for h in hits]
         missing = [i for i, k in enumerate(keys) if k not in self.vectors and readable[i]]
@@ -82,10 +88,8 @@ class PassageVectors:
             with self._lock:
                 for i, v in zip(missing, vecs, strict=True):
                     self.vectors[keys[i]] = v
-        q = self.embedder.embed_query(query)
-        return np.array(
-            [float(self.vectors[k] @ q) if ok else -1.0 for k, ok in zip(keys, readable, strict=True)]
-        )
+        pairs = zip(keys, readable, strict=True)
+        return np.array([float(self.vectors[k] @ query_vector) if ok else -1.0 for k, ok in pairs])
 
 
 class ProjectModel:
@@ -161,13 +165,25 @@ class ProjectModel:
         return np.concatenate(out) if out else np.zeros(0)
 
     def dense_cos(self, query: str, hits: list[Hit]) -> np.ndarray:
-        return self.dense.cos(query, hits) if self.dense is not None else np.zeros(len(hits))
+        if self.dense is None:
+            return np.zeros(len(hits))
+        return self.dense.cos(self.dense.embedder.embed_query(query), hits)
 
-    def strong_cos(self, query: str, hits: list[Hit]) -> np.ndarray | None:
-        """The stronger bi-encoder's cosines, or None when it does not rank this question."""
-        if self.strong is None or question_lang(query) not in self.strong_langs:
+    def orders(self, query: str) -> bool:
+        """Whether the stronger bi-encoder orders this question (it reads its language)."""
+        return self.strong is not None and question_lang(query) in self.strong_langs
+
+    def strong_query(self, query: str) -> np.ndarray | None:
+        """The stronger bi-encoder's question vector, or None when it does not rank this question."""
+        if self.strong is None or not self.orders(query):
             return None
-        return self.strong.cos(query, hits)
+        return self.strong.embedder.embed_query(query)
+
+    def strong_cos(self, query_vector: np.ndarray | None, hits: list[Hit]) -> np.ndarray | None:
+        """The stronger bi-encoder's cosines for `strong_query`'s vector (None: it does not rank)."""
+        if self.strong is None or query_vector is None:
+            return None
+        return self.strong.cos(query_vector, hits)
 
     def features(self, query: str, hits: list[Hit]) -> np.ndarray:
         texts = [pair_text(h.breadcrumb, h.title, h.text) for h in hits]
@@ -194,16 +210,18 @@ class CrossEncoderReranker(BaseReranker):
         threads: int = 1,
         quantize: bool = True,
         en_max_length: int | None = EN_MAX_LENGTH,
+        ce_top_n: int | None = CE_TOP_N,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.en_max_length = en_max_length
+        self.ce_top_n = ce_top_n  # None: the cross-encoder scores every candidate
         self.embedder = embedder
         self._strong = strong  # loaded on first use by a project trained with it (~440 MB)
         self.threads = threads
         self.quantize = quantize
         self._models: dict[str, tuple[float, ProjectModel]] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strong-cos")
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="strong-query")
 
     def strong_embedder(self, name: str | None) -> BaseEmbedder | None:
         """The stronger bi-encoder a project was trained with, if this install has it."""
@@ -239,26 +257,43 @@ class CrossEncoderReranker(BaseReranker):
             return self._models[project][1]
 
     def rerank(self, query: str, hits: list[Hit], *, project: str) -> list[Hit]:
+        return self.start(query, project=project)(hits)
+
+    def start(self, query: str, *, project: str) -> Callable[[list[Hit]], list[Hit]]:
         pm = self.model(project)
-        if pm is None or not hits:
+        if pm is None:
+            return lambda hits: hits
+        # The stronger bi-encoder's question embedding (~140 ms on one thread for a real
+        # question) starts now, beside first-stage retrieval and then the cross-encoder (one
+        # thread each; torch releases the GIL).
+        pending = self._pool.submit(pm.strong_query, query)
+        return lambda hits: self._rerank(pm, query, hits, pending)
+
+    def _rerank(self, pm: ProjectModel, query: str, hits: list[Hit], pending: Future) -> list[Hit]:
+        if not hits:
             return hits
-        # The stronger bi-encoder's question embedding (~100 ms on one thread) runs beside the
-        # cross-encoder (one thread each; torch releases the GIL), so it costs ~max, not sum.
-        pending = self._pool.submit(pm.strong_cos, query, hits)
-        feats = pm.features(query, hits)
+        # When the bi-encoder orders the question, the cross-encoder's probability is only
+        # needed near the top: it scores the first CE_TOP_N fused candidates (its cost grows
+        # with the pair count, ~10 ms a pair on one thread).
+        n = len(hits)
+        if self.ce_top_n and pm.orders(query):
+            n = min(n, self.ce_top_n)
+        feats = pm.features(query, hits[:n])
         probs = pm.probabilities(query, feats)
         ce = feats[:, FEATURES.index("ce_logit")]
-        strong = pending.result()
-        scored = []
+        strong = pm.strong_cos(pending.result(), hits)
+        out = []
         for i, h in enumerate(hits):
-            extra = {"strong": float(strong[i])} if strong is not None else {}
-            scores = {**h.scores, "rerank": float(probs[i]), "ce": float(ce[i]), **extra}
-            scored.append(replace(h, score=float(probs[i]), scores=scores))
-        # Stable sort: equal keys keep the fused order.
+            scores = dict(h.scores)
+            if i < n:
+                scores.update(rerank=float(probs[i]), ce=float(ce[i]))
+            if strong is not None:
+                scores["strong"] = float(strong[i])
+            out.append(replace(h, score=scores.get("rerank", h.score), scores=scores))
         if strong is None:
-            return sorted(scored, key=lambda h: -h.score)
+            return sorted(out, key=lambda h: -h.score)  # stable: equal keys keep the fused order
         # Passages it cannot read (all at -1) fall back to the calibrated order among themselves.
-        return sorted(scored, key=lambda h: (-h.scores["strong"], -h.score))
+        return sorted(out, key=lambda h: (-h.scores["strong"], -h.scores.get("rerank", -1.0)))
 
     def threshold(self, project: str) -> float | None:
         pm = self.model(project)

@@ -18,16 +18,18 @@ def create_reranker(
     embedder: BaseEmbedder | None = None,
     threads: int = 1,
     en_max_length: int | None = None,
+    ce_top_n: int | None = None,
 ) -> BaseReranker:
     if name == "none":
         return NoopReranker()
     if name == "cross-encoder":
-        from retrieval.rerank.cross_encoder import EN_MAX_LENGTH, CrossEncoderReranker
+        from retrieval.rerank.cross_encoder import CE_TOP_N, EN_MAX_LENGTH, CrossEncoderReranker
 
         return CrossEncoderReranker(
             data_dir=data_dir,
             embedder=embedder,
             threads=threads,
             en_max_length=en_max_length or EN_MAX_LENGTH,
+            ce_top_n=CE_TOP_N if ce_top_n is None else ce_top_n,
         )
     raise ValueError(f"unknown reranker {name!r}; choose one of {list(RERANKERS)}")

@@ -158,9 +158,9 @@ def test_rerank_false_bypasses_the_reranker_through_post_search(
     reranker = components.retriever.reranker
     assert isinstance(reranker, CrossEncoderReranker)
     calls: list[str] = []
-    real = reranker.rerank
+    real = reranker.start
     monkeypatch.setattr(
-        reranker, "rerank", lambda q, hits, project: calls.append(q) or real(q, hits, project=project)
+        reranker, "start", lambda q, project: calls.append(q) or real(q, project=project)
     )
     body = {"project": "demo", "query": "How do I test my app without a server?", "top_k": 4}
 
@@ -271,3 +271,25 @@ def test_chinese_questions_keep_the_calibrated_order(
         out = reranker.rerank(q, hits, project="demo")
         assert all("strong" not in h.scores for h in out)
         assert [h.score for h in out] == sorted((h.score for h in out), reverse=True)
+
+
+def test_only_the_top_fused_candidates_get_a_probability_when_the_bi_encoder_orders(
+    tiny_model: Path, tmp_path: Path, mpnet_embedder: BaseEmbedder
+) -> None:
+    """The cascade: for an English question the cross-encoder scores the first `ce_top_n` fused
+    candidates only (the bi-encoder orders all of them); a Chinese question is scored in full."""
+    passages = [*OFF_TOPIC, *TOPICS.values()]
+    _with_strong_vectors(tiny_model, tmp_path, mpnet_embedder, passages)
+    reranker = CrossEncoderReranker(
+        data_dir=tmp_path, embedder=None, strong=mpnet_embedder, quantize=False, ce_top_n=3
+    )
+    hits = [_hit(i, t) for i, t in enumerate(passages)]
+    out = reranker.rerank("How can my endpoint accept a document the client uploads?", hits, project="demo")
+    assert {h.id for h in out if "rerank" in h.scores} == {h.id for h in hits[:3]}
+    strong = [h.scores["strong"] for h in out]
+    assert strong == sorted(strong, reverse=True) and out[0].title == "Request Files"
+    full = CrossEncoderReranker(data_dir=tmp_path, embedder=None, strong=mpnet_embedder, quantize=False)
+    same = full.rerank("How can my endpoint accept a document the client uploads?", hits, project="demo")
+    assert [h.id for h in same] == [h.id for h in out]  # the order does not depend on the cascade
+    zh = reranker.rerank("怎么上传文件？", hits, project="demo")
+    assert all("rerank" in h.scores for h in zh)

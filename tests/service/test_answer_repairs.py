@@ -1,9 +1,10 @@
 """Answers the small model gets wrong in known ways are repaired after generation: a Chinese
 question answered in English is translated by a second model call (on /ask and in the stream's
-final event; English questions never are), and an answer that only restates the question is
-replaced by verbatim quotes of the top passages. The model is a local server speaking the OpenAI
-wire format, because the real model cannot be made to misbehave on demand
-(tests/integration/test_ask_llm.py checks that the real model translates)."""
+final event; English questions never are), and an answer that only restates the question, or
+declines although retrieval was confident, is replaced by verbatim quotes of the top passages.
+The model is a local server speaking the OpenAI wire format, because the real model cannot be
+made to misbehave on demand (tests/integration/test_ask_llm.py checks that the real model
+translates)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ DOCS = {"docs/install.md": "# Install\n\nwidgetlib needs Python 3.10 or newer. I
 ANSWER = "widgetlib needs Python 3.10 or newer [1]."
 TRANSLATION = "widgetlib 需要 Python 3.10 或更高版本 [1]。"
 RESTATED = "Which Python version does widgetlib need for a fresh install on Linux?"
+DECLINED_Q = "Does widgetlib install with pip on Python 3.10?"
+DECLINED = "The passages do not mention whether widgetlib installs with pip."
 
 
 def _reply(request: dict[str, Any]) -> str:
@@ -34,6 +37,8 @@ def _reply(request: dict[str, Any]) -> str:
     if system.startswith("Translate"):
         return TRANSLATION
     question = request["messages"][-1]["content"].split("Question: ")[-1].splitlines()[0]
+    if question == DECLINED_Q:
+        return DECLINED
     return f"[1] {question}" if question == RESTATED else ANSWER
 
 
@@ -94,5 +99,15 @@ def test_an_answer_that_restates_the_question_becomes_quotes_of_the_passages(app
     assert data["refused"] is False and RESTATED not in data["answer"]
     assert data["answer"].endswith('\n- [1] "widgetlib needs Python 3.10 or newer."')
     assert data["answer"].count("[1]") == 1  # no marker added to the heading line
+    assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
+    assert len(_systems(llm)) == 1
+
+
+def test_a_model_that_declines_a_confident_question_gives_quotes_not_a_refusal(app_and_llm) -> None:  # noqa: ANN001
+    client, llm = app_and_llm
+    llm.all_now()
+    data = client.post("/ask", json={"project": "widgetlib", "question": DECLINED_Q}).json()
+    assert data["refused"] is False and DECLINED not in data["answer"]
+    assert data["answer"].endswith('\n- [1] "widgetlib needs Python 3.10 or newer."')
     assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
     assert len(_systems(llm)) == 1

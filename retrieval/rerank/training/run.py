@@ -271,7 +271,7 @@ def calibrate(kept: Sequence[Candidates], pm: ProjectModel, *, target_precision:
     test_feats = [feats[id(c)] for c in test]
     pos, neg = _top_scores(test, test_feats, calibrator)
     fit = fit_threshold(pos, neg, target_precision=target_precision)
-    strong = [pm.strong_cos(c.query.text, c.hits) for c in test]
+    strong = [pm.strong_cos(pm.strong_query(c.query.text), c.hits) for c in test]
     validation = evaluate(test, test_feats, calibrator, fit.threshold, strong)
     return Calibration(calibrator, fit, validation, len(pos), len(neg))
 
