@@ -159,9 +159,7 @@ def test_rerank_false_bypasses_the_reranker_through_post_search(
     assert isinstance(reranker, CrossEncoderReranker)
     calls: list[str] = []
     real = reranker.start
-    monkeypatch.setattr(
-        reranker, "start", lambda q, project: calls.append(q) or real(q, project=project)
-    )
+    monkeypatch.setattr(reranker, "start", lambda q, project: calls.append(q) or real(q, project=project))
     body = {"project": "demo", "query": "How do I test my app without a server?", "top_k": 4}
 
     off = client.post("/search", json={**body, "rerank": False}).json()["hits"]
