@@ -317,9 +317,37 @@ def _quotable(sentence: str) -> bool:
     return len(re.findall(r"[A-Za-z]{2,}|[\u4e00-\u9fff]", s)) >= 4
 
 
+_BLOCK_START_RE = re.compile(r"[ \t]*([-*+#|>`<{:!/]|\d+[.)]\s|$)")
+
+
+def _unwrap(text: str) -> str:
+    """The text with line breaks inside paragraphs turned into spaces (Markdown sources are often
+    wrapped at ~100 characters), one character for one, so positions stay the same. A break is
+    kept after a sentence end or colon, outside prose (fences, lists, headings, tables) and
+    before a line that starts a block."""
+    lines = text.split("\n")
+    out = []
+    in_fence = False
+    for line, nxt in zip(lines, [*lines[1:], ""], strict=True):
+        fence = line.lstrip().startswith("```")
+        in_fence ^= fence
+        prose = not (in_fence or fence) and line.strip() and not _BLOCK_START_RE.match(line)
+        soft = prose and not line.rstrip().endswith((".", "!", "?", ":", "。", "！", "？"))
+        out.append(line + (" " if soft and not _BLOCK_START_RE.match(nxt) else "\n"))
+    return "".join(out)[: len(text)]
+
+
 def best_quote(passage_text: str, support: Sequence[str] = (), *, limit: int = QUOTE_CHARS) -> str:
     """A verbatim sentence of the passage: the one sharing most terms with the answer
-    sentences that cite it (the first prose sentence when there is no support)."""
+    sentences that cite it (the first prose sentence when there is no support). Sentences
+    are read across wrapped lines, so a quote may hold the passage's own line break."""
+    flat = _unwrap(passage_text)
+    quote = _best_sentence(flat, support, limit)
+    at = flat.find(quote)  # the same span of the passage, line breaks and all
+    return passage_text[at : at + len(quote)] if at >= 0 else quote
+
+
+def _best_sentence(passage_text: str, support: Sequence[str], limit: int) -> str:
     candidates = [s.strip() for s in split_sentences(passage_text)]
     candidates = [s.lstrip("-*> ").strip() for s in candidates]
     candidates = [s for s in candidates if _quotable(s)] or [s for s in candidates if s]

@@ -136,6 +136,21 @@ def test_quote_skips_markup() -> None:
     assert best_quote(text) == "A plain validator replaces the core validation."
 
 
+def test_quote_reads_a_sentence_across_wrapped_lines_and_keeps_them() -> None:
+    text = (
+        "## Computed fields\n\n"
+        "The `@computed_field` decorator can be used to include properties (or\n"
+        "other descriptors) in the JSON schema of a model.\n\n"
+        "- a list item that is long enough to quote\n"
+        "- another list item, also long enough\n"
+        "```python\nclass Model(BaseModel):\n    x: int\n```\n"
+    )
+    quote = best_quote(text, ["computed field in the JSON schema"])
+    assert quote.startswith("The `@computed_field`") and quote.endswith("JSON schema of a model.")
+    assert quote in text  # verbatim: the passage's own line break is kept
+    assert best_quote(text, ["a list item to quote"]) == "a list item that is long enough to quote"
+
+
 def test_refusal_in_question_language_with_links() -> None:
     links = closest_links([CORS, make_hit(9, path="docs/page1.md"), TESTING])
     assert [c.path for c in links] == ["docs/page1.md", "docs/page2.md"]  # one link per page
