@@ -33,7 +33,11 @@ class HitPublic(BaseModel):
     title: str
     breadcrumb: str
     text: str
-    score: float
+    score: float = Field(
+        description="The trained reranker's calibrated probability that the passage answers, for the "
+        "candidates its cross-encoder scored (English questions: the top 10 fused); otherwise the "
+        "fused (RRF) score"
+    )
     source_type: str
 
 
