@@ -425,7 +425,9 @@ def extractive_answer(question: str, passages: Sequence[Passage], k: int = EXTRA
         prose = _FENCE_RE.sub("\n", p.text)  # an import line is no answer; sentences stay verbatim
         # The marker leads: a quote ending in "。" is a sentence of its own, and attribution
         # would otherwise append a marker inside it.
-        lines.append(f'- [{p.n}] "{best_quote(prose if prose.strip() else p.text, [question])}"')
+        quote = best_quote(prose if prose.strip() else p.text, [question])
+        # One line per quote: a wrapped source line would break the list item in chat clients.
+        lines.append(f'- [{p.n}] "{" ".join(quote.split())}"')
     return "\n".join(lines)
 
 
