@@ -583,14 +583,15 @@ class Answerer:
     def _verify(self, prep: _Prepared, project: str, text: str) -> Answer:
         text = strip_echo(text)
         quotes = restates_question(text, prep.question)
-        att = attribute(text, prep.passages, embedder=self.retriever.embedder, fill_missing=not quotes)
-        if not quotes and (not att.cited or model_declined(att.answer)):
-            # Retrieval was confident, and the 0.5B model's "the passages do not say" carries
-            # no signal: as a judge it said no to answerable and unanswerable questions alike
-            # (AUROC 0.46), and in every stored dev-set run it declined only answerable ones.
-            # The user gets the passages' own words instead of a refusal.
-            self.stats.model_declined += 1
-            quotes = True
+        if not quotes:
+            att = attribute(text, prep.passages, embedder=self.retriever.embedder)
+            if not att.cited or model_declined(att.answer):
+                # Retrieval was confident, and the 0.5B model's "the passages do not say" carries
+                # no signal: as a judge it said no to answerable and unanswerable questions alike
+                # (AUROC 0.46), and in every stored dev-set run it declined only answerable ones.
+                # The user gets the passages' own words instead of a refusal.
+                self.stats.model_declined += 1
+                quotes = True
         if quotes:
             text = extractive_answer(prep.question, prep.passages)
             self.stats.answers_extractive += 1

@@ -175,8 +175,9 @@ class ProjectModel:
 
     def strong_query(self, query: str) -> np.ndarray | None:
         """The stronger bi-encoder's question vector, or None when it does not rank this question."""
-        if self.strong is None or not self.orders(query):
+        if not self.orders(query):
             return None
+        assert self.strong is not None
         return self.strong.embedder.embed_query(query)
 
     def strong_cos(self, query_vector: np.ndarray | None, hits: list[Hit]) -> np.ndarray | None:
@@ -266,22 +267,22 @@ class CrossEncoderReranker(BaseReranker):
         # The stronger bi-encoder's question embedding (~140 ms on one thread for a real
         # question) starts now, beside first-stage retrieval and then the cross-encoder (one
         # thread each; torch releases the GIL).
-        pending = self._pool.submit(pm.strong_query, query)
+        pending = self._pool.submit(pm.strong_query, query) if pm.orders(query) else None
         return lambda hits: self._rerank(pm, query, hits, pending)
 
-    def _rerank(self, pm: ProjectModel, query: str, hits: list[Hit], pending: Future) -> list[Hit]:
+    def _rerank(self, pm: ProjectModel, query: str, hits: list[Hit], pending: Future | None) -> list[Hit]:
         if not hits:
             return hits
         # When the bi-encoder orders the question, the cross-encoder's probability is only
         # needed near the top: it scores the first CE_TOP_N fused candidates (its cost grows
         # with the pair count, ~10 ms a pair on one thread).
         n = len(hits)
-        if self.ce_top_n and pm.orders(query):
+        if self.ce_top_n and pending is not None:
             n = min(n, self.ce_top_n)
         feats = pm.features(query, hits[:n])
         probs = pm.probabilities(query, feats)
         ce = feats[:, FEATURES.index("ce_logit")]
-        strong = pm.strong_cos(pending.result(), hits)
+        strong = pm.strong_cos(pending.result(), hits) if pending is not None else None
         out = []
         for i, h in enumerate(hits):
             scores = dict(h.scores)
