@@ -33,9 +33,9 @@ from eval.retrieval import Question, load_questions  # noqa: E402
 from retrieval.rerank.training.calibrate import auroc, prf  # noqa: E402
 
 
-def base_model_folder(trained: Path, into: Path) -> Path:
-    """The cross-encoder as it was before fine-tuning: MiniLM cut to the same layers, with
-    the same seeded new head, and no calibrator (its probability is sigmoid(logit))."""
+def base_model_folder(trained: Path, into: Path, data_dir: Path) -> Path:
+    """The cross-encoder as it was before fine-tuning: its base (MiniLM or e5) cut to the same
+    layers, with the same seeded new head, and no calibrator (its probability is sigmoid(logit))."""
     import torch
 
     from retrieval.rerank.cross_encoder import MANIFEST
@@ -43,7 +43,8 @@ def base_model_folder(trained: Path, into: Path) -> Path:
 
     manifest = json.loads((trained / MANIFEST).read_text(encoding="utf-8"))
     torch.manual_seed(0)  # train_cross_encoder seeds the head the same way
-    model, tok = load_model(base_model_path(), keep_layers=int(manifest.get("layers", 6)))
+    base = base_model_path(manifest.get("base", "minilm"), data_dir)
+    model, tok = load_model(base, keep_layers=int(manifest.get("layers", 6)))
     into.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(into))
     tok.save_pretrained(str(into))  # type: ignore[attr-defined]
@@ -103,7 +104,7 @@ def run(data_dir: Path, project: str, questions: list[Question], top_k: int = 10
     }
     base_ce_dir = tmp / "base" / "models" / project / "reranker"
     ce_only_dir = tmp / "ce" / "models" / project / "reranker"
-    base_model_folder(trained, base_ce_dir)
+    base_model_folder(trained, base_ce_dir, data_dir)
     ce_only_folder(trained, ce_only_dir)
     calibrated_folder(trained, tmp / "cal" / "models" / project / "reranker")
     rerankers = {

