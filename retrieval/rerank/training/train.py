@@ -109,7 +109,7 @@ def train_cross_encoder(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     model, tok = load_model(base_path or base_model_path(), keep_layers=config.keep_layers)
-    bert = model.base_model  # BertModel or XLMRobertaModel, whichever the base is
+    bert = model.base_model  # the encoder under the new head (a BertModel for both bases)
     for p in bert.embeddings.parameters():
         p.requires_grad = False
     for layer in bert.encoder.layer[: config.freeze_layers]:
