@@ -78,6 +78,48 @@ def neutralise(text: str) -> str:
     return "\n".join(kept)
 
 
+# Site-generator markup the model would copy into answers, where it renders broken: link targets
+# (17.8% of Pydantic's characters, 14.5% of LLaMA-Factory's), mkdocs cross-references
+# `[text][pydantic.X]`, HTML tags and FastAPI's `{* docs_src/... *}` includes. The passage keeps
+# its words; the citation carries the link.
+_CODE_SPAN_RE = re.compile(r"`[^`\n]+`")
+_IMAGE_RE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
+_LINK_RE = re.compile(r"\[([^\]\n]+)\](?:\([^)\n]*\)|\[[^\]\n]*\])")
+_LINK_DEF_RE = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s+\S+.*$\n?", re.M)
+# Only real HTML tag names: "<your-token>" or List<T> in prose are words, not markup.
+_HTML_TAG_RE = re.compile(
+    r"</?(?:a|abbr|b|br|center|code|dd|del|details|div|dl|dt|em|figcaption|figure|font|h[1-6]|hr|i|"
+    r"iframe|img|input|kbd|li|ol|p|picture|pre|s|small|source|span|strong|sub|summary|sup|table|tbody|"
+    r"td|th|thead|tr|u|ul|video)(?:\s[^<>\n]*)?/?>",
+    re.IGNORECASE,
+)
+_INCLUDE_RE = re.compile(r"\{\*.*?\*\}", re.S)
+
+
+def plain_markup(text: str) -> str:
+    """Markdown links and images reduced to their text, mkdocs cross-references, link
+    definitions, HTML tags and include directives removed. Fenced and inline code untouched."""
+    parts = re.split(r"(```.*?(?:```|$))", text, flags=re.S)
+    # Even parts are prose, odd ones fenced code.
+    return "".join(_plain_prose(part) if i % 2 == 0 else part for i, part in enumerate(parts))
+
+
+def _plain_prose(prose: str) -> str:
+    spans: list[str] = []  # inline code, hidden so that `d["a"][0]` is never read as a link
+
+    def hide(m: re.Match[str]) -> str:
+        spans.append(m.group(0))
+        return f"\x00{len(spans) - 1}\x00"
+
+    prose = _CODE_SPAN_RE.sub(hide, prose)
+    prose = _INCLUDE_RE.sub("", prose)
+    prose = _LINK_DEF_RE.sub("", prose)
+    prose = _IMAGE_RE.sub(r"\1", prose)
+    prose = _LINK_RE.sub(r"\1", prose)
+    prose = _HTML_TAG_RE.sub("", prose)
+    return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], prose)
+
+
 def trim(text: str, limit: int) -> str:
     """Cut at a sentence or line end near `limit` so the model never sees half a sentence."""
     text = re.sub(r"\n{3,}", "\n\n", text.strip())
@@ -99,7 +141,7 @@ def select_passages(
         if key in seen:
             continue
         seen.add(key)
-        out.append(Passage(n=len(out) + 1, hit=hit, text=trim(neutralise(hit.text), chars)))
+        out.append(Passage(n=len(out) + 1, hit=hit, text=trim(plain_markup(neutralise(hit.text)), chars)))
         if len(out) == k:
             break
     return out
