@@ -106,11 +106,12 @@ def main() -> None:
     try:
         rng = random.Random(args.seed)
         payloads = list(comps.store.payloads(args.project))
-        written = load_lines("fastapi_questions.txt") if args.project.startswith("fastapi") else []
+        fastapi = args.project.startswith("fastapi")  # the only corpus with hand-written questions
+        written = load_lines("fastapi_questions.txt") if fastapi else []
         pos = generate_answerable(payloads, args.n, args.project, rng) + written
         offtopic = load_lines("offtopic_questions.txt")
-        # Near-topic questions share the corpus's words; only FastAPI has them written.
-        near = load_lines("fastapi_neartopic_questions.txt") if args.project.startswith("fastapi") else []
+        # Near-topic questions share the corpus's words.
+        near = load_lines("fastapi_neartopic_questions.txt") if fastapi else []
         neg = offtopic + near
         near_set = set(near)
         stats = TermStats(comps.store)
@@ -131,7 +132,8 @@ def main() -> None:
     # Near-topic questions are held out of the fit: the features cannot tell them from answerable
     # ones (fitted on them, the blend only refuses more answerable questions; tried.md), so they
     # measure what the blend misses instead.
-    fit_rows = np.array([not r[7] for r in rows])
+    near_rows = np.array([bool(r[7]) for r in rows])
+    fit_rows = ~near_rows
     y = np.array([r[0] for r in rows])
     x = np.array([r[1:5] for r in rows])
     all_names = ["cos", "cover", "oov", "oov_plain"]
@@ -147,8 +149,8 @@ def main() -> None:
     def auc(score: np.ndarray) -> float:
         return float(roc_auc_score(y[fit_rows], score[fit_rows]))
 
-    near_pair = (y == 1) | ~fit_rows
-    near_auc = float(roc_auc_score(y[near_pair], prob[near_pair])) if (~fit_rows).any() else float("nan")
+    near_pair = (y == 1) | near_rows
+    near_auc = float(roc_auc_score(y[near_pair], prob[near_pair])) if near_rows.any() else float("nan")
     weights = {"bias": float(model.intercept_[0]), "cos": 0.0}
     weights.update(dict(zip(names, (float(w) for w in model.coef_[0]), strict=True)))
     lines = [
@@ -170,7 +172,6 @@ def main() -> None:
     ]
     # Taken from the rows themselves: the filter above moved the positions.
     hand = np.array([bool(r[6]) for r in rows])
-    near_rows = np.array([bool(r[7]) for r in rows])
     for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
         kept = float(np.mean(prob[y == 1] >= t))
         kept_hand = float(np.mean(prob[hand] >= t)) if hand.any() else float("nan")

@@ -37,7 +37,8 @@ def install_folder(target: Path, stamp: str, build: Callable[[Path], None], *, s
     """`target`, built by `build(folder)` unless its stamp file already holds `stamp`. Idempotent;
     the folder appears atomically (built beside it, then renamed), so a killed build leaves no
     half-written model behind."""
-    if (target / stamp_file).is_file() and (target / stamp_file).read_text().strip() == stamp:
+    stamp_path = target / stamp_file
+    if stamp_path.is_file() and stamp_path.read_text().strip() == stamp:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = target.with_name(f"{target.name}.tmp.{os.getpid()}")

@@ -82,6 +82,7 @@ def neutralise(text: str) -> str:
 # (17.8% of Pydantic's characters, 14.5% of LLaMA-Factory's), mkdocs cross-references
 # `[text][pydantic.X]`, HTML tags and FastAPI's `{* docs_src/... *}` includes. The passage keeps
 # its words; the citation carries the link.
+_FENCE_RE = re.compile(r"```.*?(?:```|$)", re.S)
 _CODE_SPAN_RE = re.compile(r"`[^`\n]+`")
 _IMAGE_RE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
 _LINK_RE = re.compile(r"\[([^\]\n]+)\](?:\([^)\n]*\)|\[[^\]\n]*\])")
@@ -99,7 +100,7 @@ _INCLUDE_RE = re.compile(r"\{\*.*?\*\}", re.S)
 def plain_markup(text: str) -> str:
     """Markdown links and images reduced to their text, mkdocs cross-references, link
     definitions, HTML tags and include directives removed. Fenced and inline code untouched."""
-    parts = re.split(r"(```.*?(?:```|$))", text, flags=re.S)
+    parts = re.split(f"({_FENCE_RE.pattern})", text, flags=re.S)
     # Even parts are prose, odd ones fenced code.
     return "".join(_plain_prose(part) if i % 2 == 0 else part for i, part in enumerate(parts))
 
@@ -120,9 +121,14 @@ def _plain_prose(prose: str) -> str:
     return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], prose)
 
 
+def _squeeze(text: str) -> str:
+    """At most one blank line in a row, no blank edges."""
+    return re.sub(r"\n{3,}", "\n\n", text.strip())
+
+
 def trim(text: str, limit: int) -> str:
     """Cut at a sentence or line end near `limit` so the model never sees half a sentence."""
-    text = re.sub(r"\n{3,}", "\n\n", text.strip())
+    text = _squeeze(text)
     if len(text) <= limit:
         return text
     cut = text[:limit]
@@ -143,8 +149,8 @@ def select_passages(
         seen.add(key)
         # Trimmed before the markup goes, so a passage never grows in tokens: Chinese text that
         # would fill the room of a dropped URL costs about twice the tokens per character.
-        text = plain_markup(trim(neutralise(hit.text), chars))
-        out.append(Passage(n=len(out) + 1, hit=hit, text=re.sub(r"\n{3,}", "\n\n", text).strip()))
+        text = _squeeze(plain_markup(trim(neutralise(hit.text), chars)))
+        out.append(Passage(n=len(out) + 1, hit=hit, text=text))
         if len(out) == k:
             break
     return out
@@ -193,7 +199,6 @@ TRANSLATE_PROMPT = (
     "Translate the user's text into Simplified Chinese (简体中文). Keep citation markers like [1], code, "
     "identifiers, file names and URLs exactly as they are. Output only the translation."
 )
-_FENCE_RE = re.compile(r"```.*?(```|$)", re.S)
 _CODE_RE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
 
 
