@@ -69,6 +69,17 @@ def test_trained_model_reloads_and_ranks_fixture_pairs(tiny_model: Path) -> None
         assert int8.ce_logits(q, [positive, *OFF_TOPIC]).argmax() == 0
 
 
+def test_pairs_split_across_two_threads_score_like_one_batch(tiny_model: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pm = ProjectModel(tiny_model, embedder=None, quantize=False)
+    passages = [*TOPICS.values(), *OFF_TOPIC]  # 7 pairs: halves of 3 and 4, in order
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for q in TOPICS:
+            split = pm.ce_logits(q, passages, pool=pool)
+            assert split == pytest.approx(pm.ce_logits(q, passages), abs=1e-4), q
+
+
 def test_english_pairs_are_cut_to_the_serving_length_chinese_keep_the_trained_one(tiny_model: Path) -> None:
     long_passage = "Request Files\n" + "Declare an UploadFile parameter to receive files. " * 6
     short = ProjectModel(tiny_model, embedder=None, quantize=False, en_max_length=12)
