@@ -105,7 +105,10 @@ def main() -> None:
     comps = build_components(Settings())
     try:
         rng = random.Random(args.seed)
-        payloads = list(comps.store.payloads(args.project))
+        # The store scrolls in no fixed order: sorted first, the same seed draws the same questions.
+        payloads = sorted(
+            comps.store.payloads(args.project), key=lambda p: (str(p.get("path", "")), str(p.get("text", "")))
+        )
         fastapi = args.project.startswith("fastapi")  # the only corpus with hand-written questions
         written = load_lines("fastapi_questions.txt") if fastapi else []
         pos = generate_answerable(payloads, args.n, args.project, rng) + written

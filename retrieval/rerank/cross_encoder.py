@@ -51,6 +51,11 @@ CHARS_PER_TOKEN = 8
 # for the passages that can reach the prompt and the refusal decision (eval/results/rerank.md,
 # session 10).
 CE_TOP_N = 10
+# Pairs are scored in batches of this many. Dynamic int8 quantises each batch's activations
+# as one tensor, so a pair's logit depends (up to ~0.4 logit) on the pairs beside it: training
+# calibrates on the same batches as serving. 10 = CE_TOP_N, and two batches of 20 Chinese
+# candidates run on both cores (~300 -> ~165 ms, eval/results/rerank.md).
+CE_BATCH = 10
 
 
 def model_dir(data_dir: Path, project: str) -> Path:
@@ -141,16 +146,21 @@ class ProjectModel:
         return self.en_max_length if question_lang(query) == "en" else self.max_length
 
     def ce_logits(
-        self, query: str, passages: list[str], *, batch_size: int = 32, pool: Executor | None = None
+        self, query: str, passages: list[str], *, batch_size: int = CE_BATCH, pool: Executor | None = None
     ) -> np.ndarray:
-        """Raw cross-encoder logits. With `pool`, the first half of the pairs is scored on a pool
-        thread beside the second: one torch thread each, so an idle machine's two cores both
-        work (20 Chinese pairs at 128 tokens: ~300 -> ~165 ms, eval/results/rerank.md)."""
-        if pool is not None and len(passages) > 1:
-            half = len(passages) // 2
-            first = pool.submit(self.ce_logits, query, passages[:half], batch_size=batch_size)
-            rest = self.ce_logits(query, passages[half:], batch_size=batch_size)
-            return np.concatenate([first.result(), rest])
+        """Raw cross-encoder logits, scored in fixed batches of `batch_size` pairs. With `pool`,
+        the batches run side by side (one torch thread each), so an idle machine's second
+        core works too. Parallel or not, the batches are the same, and so are the logits."""
+        batches = [passages[i : i + batch_size] for i in range(0, len(passages), batch_size)]
+        if not batches:
+            return np.zeros(0)
+        if pool is None or len(batches) == 1:
+            return np.concatenate([self._score_batch(query, b) for b in batches])
+        others = [pool.submit(self._score_batch, query, b) for b in batches[1:]]
+        first = self._score_batch(query, batches[0])
+        return np.concatenate([first, *(f.result() for f in others)])
+
+    def _score_batch(self, query: str, passages: list[str]) -> np.ndarray:
         import torch
 
         max_length = self.length_for(query)
@@ -159,20 +169,16 @@ class ProjectModel:
         # keeps the same tokens: their first 96-128 tokens span at most 5.2 characters per token
         # on the Pydantic and LLaMA-Factory docs (3.3 / 2.0 at the median), CHARS_PER_TOKEN is 8.
         cut = max_length * CHARS_PER_TOKEN
-        out = []
-        for start in range(0, len(passages), batch_size):
-            batch = [p[:cut] for p in passages[start : start + batch_size]]
-            enc = self.tokenizer(
-                [query] * len(batch),
-                batch,
-                truncation="longest_first",
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            with torch.inference_mode():
-                out.append(self.model(**enc).logits.squeeze(-1).float().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+        enc = self.tokenizer(
+            [query] * len(passages),
+            [p[:cut] for p in passages],
+            truncation="longest_first",
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            return self.model(**enc).logits.squeeze(-1).float().numpy()
 
     def dense_cos(self, query: str, hits: list[Hit]) -> np.ndarray:
         if self.dense is None:
