@@ -33,7 +33,7 @@ _stemmer = PorterStemmer()
 
 
 @lru_cache(maxsize=200_000)
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     return _stemmer.stem(word) if word.isalpha() and len(word) > 3 else word
 
 
@@ -41,7 +41,7 @@ def _latin_tokens(token: str) -> list[str]:
     """The token itself, then its parts: dotted.path / kebab-case components, then the
     snake_case and CamelCase pieces of each (every distinct part once)."""
     whole = token.lower()
-    out = [] if whole in STOPWORDS else [_stem(whole)]
+    out = [] if whole in STOPWORDS else [stem(whole)]
     parts: list[str] = []
     components = [c for c in re.split(r"[.\-]+", token) if c]
     if len(components) > 1:
@@ -55,7 +55,7 @@ def _latin_tokens(token: str) -> list[str]:
         p = part.lower()
         if len(p) > 1 and p not in STOPWORDS and p not in seen:
             seen.add(p)
-            out.append(_stem(p))
+            out.append(stem(p))
     return out
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.store.base import BaseStore
-from retrieval.tokenize import has_cjk, tokenize
+from retrieval.tokenize import has_cjk, stem, tokenize
 from retrieval.types import Hit
 
 # Fitted by eval/calibrate_refusal.py (see eval/results/refusal_calibration.md).
@@ -160,6 +160,29 @@ def _compound(term: str) -> bool:
     return bool(re.search(r"[-_.0-9]", term))
 
 
+_PARTICLES = frozenset("up out down in off over".split())
+_WORD_PAIR_RE = re.compile(r"(?=\b([A-Za-z]{2,})\s+([A-Za-z]{2,})\b)")
+
+
+def _joined_words(question: str, df: Counter[str]) -> list[tuple[str, set[str]]]:
+    """Two words a user wrote apart that the docs write as one ("starts up" ~ startup, "shut
+    down" ~ shutdown): (the corpus term, the tokens it replaces). Only for a phrasal verb's
+    particle or a word absent from the corpus: two known words ("JSON schema", "one of") stay
+    two terms even when some identifier joins them."""
+    out = []
+    for first, second in _WORD_PAIR_RE.findall(question):
+        tokens = [tokenize(first), tokenize(second)]
+        unknown = [not any(df.get(t, 0) > 0 for t in ts) for ts in tokens]
+        if not (second.lower() in _PARTICLES or (any(unknown) and all(tokens))):
+            continue
+        for joined in (f"{first}{second}".lower(), stem(first.lower()) + second.lower()):
+            term = stem(joined)
+            if len(term) >= 5 and df.get(term, 0) > 0:
+                out.append((term, {t for ts in tokens for t in ts}))
+                break
+    return out
+
+
 def lexical_features(
     question: str, passages: list[str], df: Counter[str], n_docs: int, corpus_has_zh: bool
 ) -> tuple[float, float, float, bool]:
@@ -169,6 +192,10 @@ def lexical_features(
     occur in a small corpus). Chinese terms are skipped for a corpus with no Chinese text,
     where their absence says nothing. `lexical` is False when no term gave evidence either way."""
     terms = _judged_terms(question, corpus_has_zh)
+    split: dict[str, set[str]] = {}  # a joined term is found when its parts are, too
+    for term, parts in _joined_words(question, df):
+        terms = (terms - parts) | {term}
+        split[term] = parts
     if not terms:
         return 0.5, 0.0, 0.0, False  # nothing to judge by
     names = _name_terms(question)
@@ -181,7 +208,8 @@ def lexical_features(
         total += idf
         if df.get(t, 0) > 0:
             known += idf
-            cover += idf if t in in_passages else 0.0
+            found = t in in_passages or bool(split.get(t) and split[t] <= in_passages)
+            cover += idf if found else 0.0
         elif t in names:
             oov += idf
         elif not _compound(t) and not has_cjk(t):

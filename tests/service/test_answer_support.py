@@ -64,6 +64,20 @@ def test_user_identifiers_and_plain_words_are_not_project_names() -> None:
     assert plain > 0.0  # "swap" is a plain word missing from the corpus: weak evidence
 
 
+def test_words_written_apart_match_the_compound_the_docs_use() -> None:
+    df = Counter({"startup": 5, "shutdown": 4, "start": 30, "run": 40, "code": 50, "app": 60, "set": 20})
+    df.update({"setup": 9, "cor": 6, "json": 30, "schema": 30, "jsonschema": 2})
+    lifespan = ["Lifespan: run code at app startup and shutdown"]
+    cover, _, plain, _ = lexical_features(
+        "How can I run code when the app starts up and shuts down?", lifespan, df, 100, False
+    )
+    assert cover == 1.0 and plain == 0.0  # not "start" and an unknown "shut"
+    # The parts still count when the passage writes them apart.
+    assert lexical_features("How do I set up CORS?", ["Set CORS origins"], df, 100, False)[0] == 1.0
+    # Two known words stay two words, whatever identifier joins them.
+    assert lexical_features("json schema", ["JSON Schema"], df, 100, False)[0] == 1.0
+
+
 def test_chinese_terms_ignored_for_english_corpus() -> None:
     df = Counter({"field": 40})
     assert lexical_features("如何使用字段？", ["field"], df, 100, corpus_has_zh=False) == (
