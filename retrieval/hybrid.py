@@ -19,6 +19,8 @@ from retrieval.sparse import query_vector
 from retrieval.store.base import BaseStore, FusionName, SearchMode, SearchSpec
 from retrieval.types import Hit
 
+TIE_MARGIN = 10  # extra fused hits fetched so a tie at the cut is broken by id, not by the engine
+
 
 @dataclass(frozen=True)
 class RetrievalParams:
@@ -68,12 +70,16 @@ class HybridRetriever:
         t1 = time.perf_counter()
         want = top_k * 4 if per_path else top_k  # room for collapsing chunks of one page
         limit = max(want, self.params.rerank_top_n) if use_reranker else want
+        # RRF gives equal scores to passages at the same rank of different channels, and the
+        # engine orders such ties differently from one process to the next. A few extra hits,
+        # sorted by id within a tie, make the candidate list (and so the reranker's batches,
+        # its rank feature and refusal) the same on every run.
         hits = self.store.search(
             SearchSpec(
                 project=project,
                 dense=dense,
                 sparse=sparse,
-                limit=limit,
+                limit=limit + TIE_MARGIN,
                 prefetch_limit=max(self.params.prefetch_limit, limit),
                 mode=mode,
                 fusion=self.params.fusion,
@@ -84,6 +90,7 @@ class HybridRetriever:
         )
         if not hits and self.store.count(project) == 0:  # counted only when needed: it costs a scan
             raise IndexNotFound(project)
+        hits = sorted(hits, key=lambda h: (-h.score, h.id))[:limit]
         hits = [replace(h, scores={**h.scores, "fused": h.score}) for h in hits]
         t2 = time.perf_counter()
         if finish_rerank is not None and hits:

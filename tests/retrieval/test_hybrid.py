@@ -140,3 +140,26 @@ def test_reranker_scores_only_the_top_n(indexed: HybridRetriever) -> None:
     assert reranker.seen == [2] and len(fused) > 2
     assert [h.id for h in hits[:2]] == [fused[1].id, fused[0].id]
     assert [h.id for h in hits[2:]] == [h.id for h in fused[2:]]
+
+
+def test_fused_order_does_not_depend_on_the_engines_tie_order(indexed: HybridRetriever) -> None:
+    """RRF ties (same rank in different channels) come back from the engine in an order that
+    changes between processes; the retriever breaks them by id, so every run ranks alike."""
+    from retrieval.store.base import SearchSpec
+
+    real = indexed.store
+
+    class EngineOrderReversed:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def search(self, spec: SearchSpec) -> list:
+            return list(reversed(real.search(spec)))
+
+    flipped = HybridRetriever(store=EngineOrderReversed(), embedder=indexed.embedder)  # type: ignore[arg-type]
+    for query in ("CORS middleware origins", "How do I add a background task?", "如何测试应用？"):
+        hits = indexed.search("demo", query, top_k=8, per_path=0, rerank=False)
+        assert [h.id for h in flipped.search("demo", query, top_k=8, per_path=0, rerank=False)] == [
+            h.id for h in hits
+        ]
+        assert all((a.score, b.id) >= (b.score, a.id) for a, b in zip(hits, hits[1:], strict=False))
