@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from retrieval.rerank.training.bases import BASES
+
 # Models come from packages on disk; never try a model hub (fails offline and air-gapped).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -325,7 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target-precision", type=float, default=0.9, help="refusal threshold target")
     p.add_argument(
         "--base",
-        choices=["e5", "minilm"],
+        choices=sorted(BASES),
         default="minilm",
         help="cross-encoder starting checkpoint: minilm (English MiniLM) or e5 (multilingual-e5-small, "
         "measured no better on Chinese questions, ~3x slower at 12 layers)",

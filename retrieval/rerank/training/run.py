@@ -36,6 +36,7 @@ from retrieval.rerank.cross_encoder import (
     similarity_embedder,
 )
 from retrieval.rerank.features import FEATURES, logistic
+from retrieval.rerank.training.bases import BASES
 from retrieval.rerank.training.calibrate import ThresholdFit, auroc, fit_logistic, fit_threshold, prf
 from retrieval.rerank.training.generate import Complete, generate_questions
 from retrieval.rerank.training.offtopic import OFFTOPIC_EN, OFFTOPIC_ZH
@@ -50,7 +51,7 @@ from retrieval.rerank.training.pairs import (
 )
 from retrieval.rerank.training.passages import Passage, load_passages, pair_text
 from retrieval.rerank.training.queries import heading_queries, identifier_queries, sentence_queries
-from retrieval.rerank.training.train import BASES, TrainConfig, base_model_path, train_cross_encoder
+from retrieval.rerank.training.train import TrainConfig, base_model_path, train_cross_encoder
 from retrieval.store.base import BaseStore
 from retrieval.tokenize import question_lang
 
@@ -77,7 +78,7 @@ class RerankerTrainConfig:
     # train.max_seconds), with CALIBRATION_RESERVE_S kept for calibration.
     total_max_seconds: float = 30 * 60
     seed: int = 0
-    # The cross-encoder's starting checkpoint (train.BASES). MiniLM even for Chinese: e5 read
+    # The cross-encoder's starting checkpoint (bases.BASES). MiniLM even for Chinese: e5 read
     # llamafactory's Chinese questions no better, at 4 or 12 layers (eval/results/tried.md).
     base: str = "minilm"
 

