@@ -52,7 +52,7 @@ CHARS_PER_TOKEN = 8
 # session 10).
 CE_TOP_N = 10
 # Pairs are scored in batches of this many. Dynamic int8 quantises each batch's activations
-# as one tensor, so a pair's logit depends (up to ~0.4 logit) on the pairs beside it: training
+# as one tensor, so a pair's logit depends (by up to ~0.8 logit) on the pairs beside it: training
 # calibrates on the same batches as serving. 10 = CE_TOP_N, and two batches of 20 Chinese
 # candidates run on both cores (~300 -> ~165 ms, eval/results/rerank.md).
 CE_BATCH = 10
