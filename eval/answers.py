@@ -40,6 +40,12 @@ class Row:
     confidence: float = 0.0
     generated: bool = False
     answer: str = ""
+    # For offline replay of citation and refusal logic without the model: the model's raw text
+    # and the passages it was given (n, path, title, text shown), the candidates' paths.
+    raw: str = ""
+    passages: list[dict[str, Any]] = field(default_factory=list)
+    hits: list[str] = field(default_factory=list)
+    features: dict[str, Any] = field(default_factory=dict)  # the refusal blend's inputs
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -84,6 +90,7 @@ def run(
     settings = Settings(rate_limit_per_min=0, llm_autostart=True)  # type: ignore[call-arg]
     rows: list[Row] = []
     with TestClient(create_app(settings)) as client:
+        trace = _trace(client.app.state.answerer)  # type: ignore[attr-defined]
         for i, q in enumerate(questions, 1):
             row = Row(
                 q["id"], q.get("lang", "en"), bool(q["answerable"]), gold_paths=q.get("gold_paths") or []
@@ -103,6 +110,10 @@ def run(
             row.confidence = float(final.get("confidence", 0.0) or 0.0)
             row.generated = "generate_ms" in timings
             row.answer = final.get("answer", "")
+            if trace.get("question") == q["question"]:
+                row.raw, row.passages, row.hits = trace["raw"], trace["passages"], trace["hits"]
+                row.features = trace["features"]
+            trace.clear()
             rows.append(row)
             if rows_path is not None:  # as we go: a long run that is stopped still leaves its rows
                 with rows_path.open("a", encoding="utf-8") as f:
@@ -113,6 +124,40 @@ def run(
             )
         stats = asdict(client.app.state.answerer.stats)  # type: ignore[attr-defined]
     return rows, stats
+
+
+def _trace(answerer: Any) -> dict[str, Any]:
+    """Record what the answerer prepared last (passages, candidates, refusal features) and the
+    model's raw text, for offline replay. Wraps the instance's `_prepare_sync` and `_verify`, the
+    two places that see them; nothing else changes."""
+    seen: dict[str, Any] = {}
+    prepare, verify = answerer._prepare_sync, answerer._verify
+
+    def traced_prepare(project: str, question: str, conversation_id: str | None) -> Any:
+        prep = prepare(project, question, conversation_id)
+        f = prep.confidence.features
+        seen.update(
+            question=question,
+            raw="",
+            passages=[
+                {"n": p.n, "path": p.hit.path, "title": p.hit.title, "text": p.text, "hit_text": p.hit.text}
+                for p in prep.passages
+            ],
+            hits=[h.path for h in prep.hits],
+            features={
+                **(f.as_dict() if f else {}),
+                "lexical": bool(f and f.lexical),
+                "rerank": [h.scores.get("rerank") for h in prep.hits],
+            },
+        )
+        return prep
+
+    def traced_verify(prep: Any, project: str, text: str) -> Any:
+        seen["raw"] = text
+        return verify(prep, project, text)
+
+    answerer._prepare_sync, answerer._verify = traced_prepare, traced_verify
+    return seen
 
 
 def _pct(n: int, d: int) -> str:
