@@ -158,7 +158,10 @@ class Ingester:
             # Unchanged only if this exact version is stored completely (a killed run may have
             # written part of it); chunking is deterministic, so the counts must agree.
             if stored.get(item.path, {}) == ({version: len(chunks)} if chunks else {}):
-                report.unchanged += 1
+                if chunks:
+                    report.unchanged += 1
+                else:  # a stub page (a title, a toctree): nothing to index, now or before
+                    report.empty += 1
                 continue
             pending.append((item, version, chunks))
             pending_size += len(chunks)

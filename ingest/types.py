@@ -97,6 +97,7 @@ class IngestReport:
 
     files: int = 0
     unchanged: int = 0
+    empty: int = 0  # read fine, but no text to index
     chunks_added: int = 0
     chunks_deleted: int = 0
     docs_updated: int = 0
@@ -121,7 +122,7 @@ class IngestReport:
     def summary(self) -> str:
         lines = [
             f"files: {self.files} ({self.unchanged} unchanged, {self.docs_updated} new/changed, "
-            f"{self.docs_deleted} deleted)",
+            f"{self.docs_deleted} deleted" + (f", {self.empty} without text)" if self.empty else ")"),
             f"chunks: {self.chunks_added} added, {self.chunks_deleted} deleted",
             f"time: {self.seconds:.1f} s ({self.chunks_per_s:.1f} chunks/s)",
         ]

@@ -32,6 +32,19 @@ def corpus(root: Path, names: list[str], *, version: int = 0) -> Path:
     )
 
 
+def test_a_page_without_text_is_reported_as_such_not_as_unchanged(
+    tmp_path: Path, edge_store: EdgeStore, counting_embedder: CountingEmbedder
+) -> None:
+    root = corpus(tmp_path / "c", ["alpha"])
+    (root / "docs" / "stub.md").write_text("# Stub\n", encoding="utf-8")
+    ingester = Ingester(store=edge_store, embedder=counting_embedder)
+    first = run_ingest(ingester, "demo", path=root)
+    assert (first.files, first.unchanged, first.docs_updated, first.empty) == (2, 0, 1, 1)
+    assert "1 without text" in first.summary()
+    again = run_ingest(ingester, "demo", path=root)
+    assert (again.unchanged, again.docs_updated, again.empty) == (1, 0, 1)
+
+
 def test_reingest_of_an_unchanged_folder_embeds_and_writes_nothing(
     tmp_path: Path, edge_store: EdgeStore, counting_embedder: CountingEmbedder
 ) -> None:
