@@ -208,7 +208,8 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         f"{share('answers_only_by_overlap')}; invalid markers removed: "
         f"{stats.get('invalid_markers_removed', 0)}; refused before the model: "
         f"{stats.get('refused_confidence', 0)}; replaced by quotes of the top passages because the model "
-        f"only restated the question or declined: {stats.get('answers_extractive', 0)} (declined: "
+        f"copied the prompt's passages, only restated the question or declined: "
+        f"{stats.get('answers_extractive', 0)} (copied: {stats.get('answers_echoed', 0)}, declined: "
         f"{stats.get('model_declined', 0)}).",
     ]
     from retrieval.tokenize import has_cjk

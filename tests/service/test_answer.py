@@ -11,6 +11,7 @@ from service.answer import (
     best_quote,
     build_prompt,
     closest_links,
+    echoes_prompt,
     extractive_answer,
     model_declined,
     needs_translation,
@@ -131,6 +132,18 @@ def test_attribute_by_overlap_when_markers_missing() -> None:
     assert att.answer.endswith("[2].")
 
 
+def test_a_marker_naming_the_wrong_passage_moves_to_the_one_the_sentence_comes_from() -> None:
+    answer = "Use TestClient to call the app in tests, it runs in-process [1]. Done."
+    moved = attribute(answer, PASSAGES, move_margin=0.3)
+    assert moved.cited == [2] and moved.markers_moved == 1
+    assert moved.answer.startswith("Use TestClient to call the app in tests, it runs in-process [2].")
+    kept = attribute(answer, PASSAGES, move_margin=None)
+    assert kept.cited == [1] and kept.markers_moved == 0
+    # A sentence drawing on both passages as much keeps the marker the model chose.
+    both = attribute("Add the app to the tests [1].", PASSAGES, move_margin=0.3)
+    assert both.cited == [1] and both.markers_moved == 0
+
+
 def test_attribution_never_writes_markers_inside_code() -> None:
     code = "```python\napp.add_middleware(CORSMiddleware, allow_origins=origins)\n```"
     answer = f"To enable CORS, add CORSMiddleware to the app.\n\n{code}\n"
@@ -240,3 +253,8 @@ def test_extractive_answer_quotes_the_top_passages_verbatim() -> None:
     zh = select_passages([make_hit(1, text="预训练数据集不支持 ShareGPT 格式。")])
     text = extractive_answer("预训练可以用 ShareGPT 格式吗？", zh)
     assert attribute(text, zh, fill_missing=False).answer == text
+
+
+def test_an_echo_of_the_prompt_is_told_from_a_python_session_in_an_answer() -> None:
+    assert echoes_prompt("[1] Install (docs/install.md)\n<<<\nInstall it with pip.\n>>>")
+    assert not echoes_prompt("Try it:\n```\n>>> import widgetlib\n>>> widgetlib.run()\n```")

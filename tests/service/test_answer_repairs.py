@@ -1,7 +1,8 @@
 """Answers the small model gets wrong in known ways are repaired after generation: a Chinese
 question answered in English is translated by a second model call (on /ask and in the stream's
 final event; English questions never are), and an answer that only restates the question, or
-declines although retrieval was confident, is replaced by verbatim quotes of the top passages.
+declines although retrieval was confident, or copies the prompt's passages, is replaced by verbatim
+quotes of the top passages.
 The model is a local server speaking the OpenAI wire format, because the real model cannot be
 made to misbehave on demand (tests/integration/test_ask_llm.py checks that the real model
 translates)."""
@@ -30,6 +31,10 @@ TRANSLATION = "widgetlib 需要 Python 3.10 或更高版本 [1]。"
 RESTATED = "Which Python version does widgetlib need for a fresh install on Linux?"
 DECLINED_Q = "Does widgetlib install with pip on Python 3.10?"
 DECLINED = "The passages do not mention whether widgetlib installs with pip."
+ECHO_Q = "How do I install widgetlib?"
+ECHO_ZH_Q = "怎么安装 widgetlib？"
+# What the 0.5B model writes for about a third of the pydantic dev questions: the prompt's passage.
+ECHO = "[1] Install (docs/install.md)\n<<<\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n>>>"
 
 
 def _reply(request: dict[str, Any]) -> str:
@@ -39,6 +44,8 @@ def _reply(request: dict[str, Any]) -> str:
     question = request["messages"][-1]["content"].split("Question: ")[-1].splitlines()[0]
     if question == DECLINED_Q:
         return DECLINED
+    if question in (ECHO_Q, ECHO_ZH_Q):
+        return ECHO
     return f"[1] {question}" if question == RESTATED else ANSWER
 
 
@@ -94,15 +101,16 @@ def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN
 
 @pytest.mark.parametrize(
     ("question", "reply"),
-    [(RESTATED, f"[1] {RESTATED}"), (DECLINED_Q, DECLINED)],
-    ids=["restated", "declined"],
+    [(RESTATED, f"[1] {RESTATED}"), (DECLINED_Q, DECLINED), (ECHO_Q, ECHO), (ECHO_ZH_Q, ECHO)],
+    ids=["restated", "declined", "echo", "echo-zh-not-translated"],
 )
-def test_a_restated_or_declined_answer_becomes_quotes_of_the_passages(app_and_llm, question, reply) -> None:  # noqa: ANN001
+def test_restated_declined_or_echoed_answers_become_quotes(app_and_llm, question, reply) -> None:  # noqa: ANN001
     client, llm = app_and_llm
     llm.all_now()
     data = client.post("/ask", json={"project": "widgetlib", "question": question}).json()
-    assert data["refused"] is False and reply not in data["answer"]
-    assert data["answer"].endswith('\n- [1] "widgetlib needs Python 3.10 or newer."')
+    assert data["refused"] is False and reply not in data["answer"] and "<<<" not in data["answer"]
+    quote = data["answer"].split('\n- [1] "')[-1]
+    assert quote.endswith('"') and quote[:-1] in DOCS["docs/install.md"]  # verbatim, last line
     assert data["answer"].count("[1]") == 1  # no marker added to the heading line
     assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
     assert len(_systems(llm)) == 1
