@@ -44,7 +44,6 @@ CLOSEST_LINKS = 3
 QUOTE_CHARS = 240
 ATTRIBUTION_MIN_OVERLAP = 0.35  # share of a sentence's terms found in the passage
 ATTRIBUTION_MIN_COSINE = 0.35  # cross-lingual fallback (USE)
-MARKER_MOVE_MARGIN: float | None = None  # off until measured
 RESTATEMENT_SHARE = 0.8  # a sentence with this share of its terms taken from the question restates it
 EXTRACTIVE_PASSAGES = 2
 
@@ -242,7 +241,6 @@ class Attribution:
     markers_invalid: int = 0
     sentences: int = 0
     sentences_by_overlap: int = 0
-    markers_moved: int = 0  # sentences whose marker named a passage they share far fewer words with
     support: dict[int, list[str]] = field(default_factory=dict)  # n -> answer sentences citing it
 
 
@@ -290,15 +288,12 @@ def attribute(
     min_overlap: float = ATTRIBUTION_MIN_OVERLAP,
     min_cosine: float = ATTRIBUTION_MIN_COSINE,
     fill_missing: bool = True,
-    move_margin: float | None = MARKER_MOVE_MARGIN,
 ) -> Attribution:
     """Repair the answer's citations.
 
     Markers naming a passage that was given are kept; others are removed. A sentence with
     no valid marker gets the passage it overlaps most (terms, else embedding cosine when an
-    embedder is given), and that marker is appended to it. A marked sentence whose words come
-    from another passage far more than from the one it names (by `move_margin` of its terms)
-    is moved to that passage: the small model often numbers the right fact wrongly.
+    embedder is given), and that marker is appended to it.
     """
     valid = {p.n for p in passages}
     terms = {p.n: set(tokenize(p.hit.title + " " + p.hit.text)) for p in passages}
@@ -326,17 +321,10 @@ def attribute(
 
         fixed = _MARKER_RE.sub(keep, s)
         fixed = re.sub(r"[ \t]+([.,;:!?。，])", r"\1", fixed)
-        content = _MARKER_RE.sub("", s).strip()
-        judged = len(tokenize(content)) >= 3 and not in_code  # a marker inside code would corrupt it
-        if judged and nums and move_margin is not None:
-            moved = _better_source(s, nums, terms, min_overlap, move_margin)
-            if moved is not None:
-                fixed = _append_marker(re.sub(r"[ \t]+([.,;:!?。，])", r"\1", _MARKER_RE.sub("", s)), moved)
-                nums[:] = [moved]
-                result.markers_moved += 1
         out_sentences.append(fixed)
         per_sentence.append(nums)
-        if judged:
+        content = _MARKER_RE.sub("", s).strip()
+        if len(tokenize(content)) >= 3 and not in_code:  # a marker inside code would corrupt it
             result.sentences += 1
             if not nums:
                 pending.append(len(out_sentences) - 1)
@@ -371,18 +359,6 @@ def attribute(
             result.support.setdefault(n, []).append(_MARKER_RE.sub("", s).strip())
     result.answer = "".join(out_sentences).strip()
     return result
-
-
-def _better_source(
-    sentence: str, nums: list[int], terms: dict[int, set[str]], min_overlap: float, margin: float
-) -> int | None:
-    """The passage a marked sentence should cite instead, if its words come from one far more."""
-    scores = {n: _overlap(sentence, t) for n, t in terms.items()}
-    best = max(scores, key=lambda n: (scores[n], -n))
-    named = max(scores.get(n, 0.0) for n in nums)
-    if best in nums or scores[best] < min_overlap or scores[best] - named < margin:
-        return None
-    return best
 
 
 def _append_marker(sentence: str, n: int) -> str:
