@@ -684,9 +684,9 @@ class Answerer:
     async def _in_question_language(self, prep: _Prepared, text: str) -> str:
         """A Chinese question's answer that came out in English is translated by a second, short
         call; when that call fails the English answer is kept (an answer beats an error)."""
-        if self.llm is None or echoes_prompt(text) or not needs_translation(prep.question, text):
-            return text  # an echo is replaced by quotes in _verify: nothing to translate
-        if restates_question(strip_echo(text), prep.question):
+        if self.llm is None or not needs_translation(prep.question, text):
+            return text
+        if echoes_prompt(text) or restates_question(strip_echo(text), prep.question):
             return text  # replaced by quotes in _verify: nothing worth translating
         t0 = time.perf_counter()
         try:

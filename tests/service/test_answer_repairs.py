@@ -100,17 +100,21 @@ def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN
 
 
 @pytest.mark.parametrize(
-    ("question", "reply"),
-    [(RESTATED, f"[1] {RESTATED}"), (DECLINED_Q, DECLINED), (ECHO_Q, ECHO), (ECHO_ZH_Q, ECHO)],
+    ("question", "reply", "quote"),
+    [
+        (RESTATED, f"[1] {RESTATED}", "widgetlib needs Python 3.10 or newer."),
+        (DECLINED_Q, DECLINED, "widgetlib needs Python 3.10 or newer."),
+        (ECHO_Q, ECHO, "Install it with pip."),
+        (ECHO_ZH_Q, ECHO, "widgetlib needs Python 3.10 or newer."),
+    ],
     ids=["restated", "declined", "echo", "echo-zh-not-translated"],
 )
-def test_restated_declined_or_echoed_answers_become_quotes(app_and_llm, question, reply) -> None:  # noqa: ANN001
+def test_restated_declined_or_echoed_answers_become_quotes(app_and_llm, question, reply, quote) -> None:  # noqa: ANN001
     client, llm = app_and_llm
     llm.all_now()
     data = client.post("/ask", json={"project": "widgetlib", "question": question}).json()
     assert data["refused"] is False and reply not in data["answer"] and "<<<" not in data["answer"]
-    quote = data["answer"].split('\n- [1] "')[-1]
-    assert quote.endswith('"') and quote[:-1] in DOCS["docs/install.md"]  # verbatim, last line
+    assert data["answer"].endswith(f'\n- [1] "{quote}"')
     assert data["answer"].count("[1]") == 1  # no marker added to the heading line
     assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
     assert len(_systems(llm)) == 1
