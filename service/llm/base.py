@@ -31,9 +31,15 @@ class BaseLLM(ABC):
 
     @abstractmethod
     async def complete(
-        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
     ) -> Completion:
-        """The whole answer at once. Raises LLMUnavailable / LLMTimeout / LLMBadResponse."""
+        """The whole answer at once; `seed` makes a sampled (temperature > 0) answer repeatable.
+        Raises LLMUnavailable / LLMTimeout / LLMBadResponse."""
 
     @abstractmethod
     def stream(

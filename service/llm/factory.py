@@ -75,10 +75,15 @@ class LocalLLM(BaseLLM):
             return self._llm
 
     async def complete(
-        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
     ) -> Completion:
         llm = await self.ready()
-        return await llm.complete(messages, max_tokens=max_tokens, temperature=temperature)
+        return await llm.complete(messages, max_tokens=max_tokens, temperature=temperature, seed=seed)
 
     async def stream(
         self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0

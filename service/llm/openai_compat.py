@@ -43,15 +43,23 @@ class OpenAICompatLLM(BaseLLM):
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def _body(
-        self, messages: list[Message], max_tokens: int, temperature: float, stream: bool
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        temperature: float,
+        stream: bool,
+        seed: int | None = None,
     ) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": max_tokens,
             "temperature": temperature,
             "stream": stream,
         }
+        if seed is not None:  # llama.cpp, vLLM and OpenAI all read it
+            body["seed"] = seed
+        return body
 
     def _map(self, exc: httpx.HTTPError) -> Exception:
         # Most specific first: a timeout is also a transport error.
@@ -70,12 +78,17 @@ class OpenAICompatLLM(BaseLLM):
             raise LLMBadResponse(f"the language model server answered HTTP {resp.status_code}: {snippet}")
 
     async def complete(
-        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        seed: int | None = None,
     ) -> Completion:
         try:
             resp = await self.client.post(
                 f"{self.base_url}/chat/completions",
-                json=self._body(messages, max_tokens, temperature, stream=False),
+                json=self._body(messages, max_tokens, temperature, stream=False, seed=seed),
                 headers=self._headers(),
                 timeout=self.timeout,
             )

@@ -44,6 +44,18 @@ def test_complete_sends_openai_request_and_reads_answer() -> None:
     body = seen["body"]
     assert isinstance(body, dict)
     assert body["model"] == "m" and body["max_tokens"] == 8 and body["messages"][0]["content"] == "hi"
+    assert "seed" not in body  # answers are greedy; only sampled calls ask for a seed
+
+
+def test_complete_passes_the_seed() -> None:
+    bodies: list[dict] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={"choices": [{"message": {"content": "q"}}], "usage": {}})
+
+    run(llm_for(handler).complete(MESSAGES, max_tokens=8, temperature=0.7, seed=3))
+    assert bodies[0]["seed"] == 3 and bodies[0]["temperature"] == 0.7
 
 
 @pytest.mark.parametrize(

@@ -131,28 +131,3 @@ def generate_questions(
             if out_f is not None:
                 out_f.close()
     return [cached[(p.key, lang)] for p, lang in jobs if (p.key, lang) in cached]
-
-
-def http_complete(
-    base_url: str, *, api_key: str = "", timeout_s: float = 120.0, max_tokens: int = 48
-) -> Complete:
-    """A `complete` callable over an OpenAI-compatible /v1/chat/completions endpoint."""
-    import httpx
-
-    base = base_url.rstrip("/")
-    base = base[: -len("/v1")] if base.endswith("/v1") else base
-    client = httpx.Client(base_url=base, timeout=timeout_s)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-    def complete(prompt: str) -> str:
-        body = {
-            "model": "local",
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": max_tokens,
-            "temperature": 0.7,
-        }
-        r = client.post("/v1/chat/completions", json=body, headers=headers)
-        r.raise_for_status()
-        return str(r.json()["choices"][0]["message"]["content"])
-
-    return complete
