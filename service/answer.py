@@ -170,49 +170,6 @@ SYSTEM_PROMPT = (
 )
 
 
-# One worked exchange, shown before the real question. Without it the 0.5B model copied the
-# prompt's passages back whole (fences and headers included) in 11 of 30 Pydantic and 11 of 19
-# LLaMA-Factory answers; with it in 2 of 30 and 1 of 19, with answers ~30% faster and as many
-# citing a gold page (session 15, eval/results/tried.md). Its answer cites [2], not [1]: the
-# passage that holds the fact, wherever it stands. The fixed prefix is reused from llama.cpp's
-# prompt cache, so it costs almost nothing after the first question.
-_EXAMPLE_PASSAGES = [
-    ("Installation", "docs/install.md", "Install it with pip install example. Python 3.9+ is required."),
-    (
-        "Settings",
-        "docs/settings.md",
-        "Timeouts are set with the `timeout` argument of `Client`, in seconds; the default is 30.",
-    ),
-]
-_EXAMPLE = {
-    "en": (
-        "My requests give up too early. How can I wait longer?",
-        "The `timeout` argument of `Client` sets how long a request may take, in seconds; the default "
-        "is 30, so wait longer with for example `Client(timeout=120)` [2].",
-    ),
-    "zh": (
-        "请求总是过早超时，怎样才能等更久？",
-        "`Client` 的 `timeout` 参数设置请求最长等待的秒数，默认是 30 秒；"
-        "例如 `Client(timeout=120)` 就能等更久 [2]。",
-    ),
-}
-
-
-def _user_turn(question: str, blocks: list[str], lang: str, history: Sequence[Turn] = ()) -> str:
-    parts = ["Passages:\n\n" + "\n\n".join(blocks)]
-    last = [t for t in history if t.role in ("user", "assistant")][-2:]
-    if last:
-        convo = "\n".join(f"{t.role}: {trim(t.content, 300)}" for t in last)
-        parts.append(f"Earlier in this conversation:\n{convo}")
-    reminder = "请用中文回答。" if lang == "zh" else "Answer in English."
-    parts.append(f"Question: {question}\n{reminder} Cite passages like [1].")
-    return "\n\n".join(parts)
-
-
-def _block(n: int, label: str, path: str, text: str) -> str:
-    return f"[{n}] {label} ({path})\n<<<\n{text}\n>>>"
-
-
 def build_prompt(
     question: str,
     passages: Sequence[Passage],
@@ -221,19 +178,21 @@ def build_prompt(
     project: str = "the project's",
     lang: str | None = None,
 ) -> list[Message]:
-    """Chat messages for the model: the rules, one worked example, then the passages and the
-    question. Pure: same inputs, same prompt."""
+    """Chat messages for the model. Pure: same inputs, same prompt."""
     lang = lang or question_lang(question)
     system = SYSTEM_PROMPT.format(project=project, language=_LANG_NAME.get(lang, "English"))
-    example_q, example_a = _EXAMPLE.get(lang, _EXAMPLE["en"])
-    example_blocks = [_block(i, *p) for i, p in enumerate(_EXAMPLE_PASSAGES, 1)]
-    blocks = [_block(p.n, p.hit.title or p.hit.path, p.hit.path, p.text) for p in passages]
-    return [
-        Message("system", system),
-        Message("user", _user_turn(example_q, example_blocks, lang)),
-        Message("assistant", example_a),
-        Message("user", _user_turn(question, blocks, lang, history)),
-    ]
+    blocks = []
+    for p in passages:
+        label = p.hit.title or p.hit.path
+        blocks.append(f"[{p.n}] {label} ({p.hit.path})\n<<<\n{p.text}\n>>>")
+    parts = ["Passages:\n\n" + "\n\n".join(blocks)]
+    last = [t for t in history if t.role in ("user", "assistant")][-2:]
+    if last:
+        convo = "\n".join(f"{t.role}: {trim(t.content, 300)}" for t in last)
+        parts.append(f"Earlier in this conversation:\n{convo}")
+    reminder = "请用中文回答。" if lang == "zh" else "Answer in English."
+    parts.append(f"Question: {question}\n{reminder} Cite passages like [1].")
+    return [Message("system", system), Message("user", "\n\n".join(parts))]
 
 
 TRANSLATE_PROMPT = (
