@@ -266,7 +266,8 @@ def _sync_complete(base_url: str, model: str, api_key: str, timeout_s: float):  
             llm = OpenAICompatLLM(
                 client, base_url=base_url, model=model, api_key=api_key, timeout_s=timeout_s
             )
-            # Sampled for variety, seeded so a retrain on the same corpus draws the same samples.
+            # Sampled for variety, seeded so a retrain draws the same samples (llama.cpp's prompt cache
+            # can still shift a fresh prompt's numbers slightly).
             done = await llm.complete([Message("user", prompt)], max_tokens=48, temperature=0.7, seed=0)
             return done.text
 

@@ -298,7 +298,7 @@ def test_real_model_translates_an_english_answer_into_chinese(llm_server: LocalL
 
 def test_real_model_repeats_a_sampled_answer_with_the_same_seed(llm_server: LocalLLMServer) -> None:
     """Question generation for reranker training samples at temperature 0.7; the seed is what
-    makes a retrain on the same corpus draw the same questions."""
+    makes a retrain on the same corpus draw (nearly) the same questions."""
     import httpx
 
     from service.llm.base import Message
@@ -311,6 +311,9 @@ def test_real_model_repeats_a_sampled_answer_with_the_same_seed(llm_server: Loca
             llm = OpenAICompatLLM(http, base_url=llm_server.base_url, timeout_s=120)
             return (await llm.complete(prompt, max_tokens=40, temperature=1.0, seed=seed)).text
 
+    # llama.cpp's numbers differ a little between a fresh prompt and one served from its prompt
+    # cache, so the first call warms the cache; from then on the seed fixes the sample.
+    asyncio.run(sample(7))
     first, again = asyncio.run(sample(7)), asyncio.run(sample(7))
     assert first == again
     others = {asyncio.run(sample(seed)) for seed in (8, 9, 10)}
