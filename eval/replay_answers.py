@@ -1,0 +1,178 @@
+"""Replay the generation step of a stored `eval.answers` run against another model or prompt.
+
+`eval.answers` stores, per question, the passages the model was given. This sends the same
+passages through the answer path after the refusal decision (prompt -> model -> translation for
+Chinese -> citation checks) on any OpenAI-compatible server, and scores it like `eval.answers`
+does, so two models or two prompts can be compared on identical passages without retrieval,
+reranker training or a data directory:
+
+    ossqa llm --port 8081 --threads 1 &      # or any LLM_BASE_URL (a bigger GGUF, vLLM)
+    python -m eval.replay_answers --rows eval/results/answers-pydantic.jsonl \\
+        --questions ../shared/eval/pydantic/questions.jsonl --base-url http://127.0.0.1:8081/v1
+
+Only questions the stored run answered are replayed (refusal is decided before the model).
+Prints one line per question and a summary: cite gold, answers whose own [n] markers survived,
+echoed passages, quote fallbacks, p50 seconds per answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def load_rows(rows_path: Path, questions_path: Path, only: set[str]) -> list[dict[str, Any]]:
+    """Stored rows that reached the model, joined with their question text."""
+    questions = {}
+    for line in questions_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            q = json.loads(line)
+            questions[q["id"]] = q
+    rows = []
+    for line in rows_path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("generated") and row.get("passages") and (not only or row["id"] in only):
+            row["question"] = questions[row["id"]]["question"]
+            rows.append(row)
+    return rows
+
+
+async def replay(
+    rows: list[dict[str, Any]], project: str, base_url: str, model: str, max_tokens: int
+) -> list[dict[str, Any]]:
+    import httpx
+
+    from retrieval.embedders import create_embedder
+    from retrieval.types import Hit
+    from service.answer import Answerer, Passage, _Prepared, build_prompt
+    from service.confidence import Confidence
+    from service.llm.openai_compat import OpenAICompatLLM
+
+    embedder = create_embedder("concat")  # the service default; attribution of Chinese answers uses it
+    out = []
+    async with httpx.AsyncClient() as client:
+        llm = OpenAICompatLLM(client, base_url=base_url, model=model, timeout_s=600)
+        # Only the generation half of Answerer runs here; its retriever is never asked to search.
+        answerer = Answerer(
+            SimpleNamespace(embedder=embedder, store=None, reranker=None), llm, max_tokens=max_tokens
+        )
+        for i, row in enumerate(rows, 1):
+            passages = [
+                Passage(
+                    n=p["n"],
+                    hit=Hit(
+                        id=f"{p['path']}#{p['n']}",
+                        score=1.0,
+                        path=p["path"],
+                        url="",
+                        title=p["title"],
+                        breadcrumb="",
+                        text=p.get("hit_text", p["text"]),
+                        source_type="doc",
+                    ),
+                    text=p["text"],
+                )
+                for p in row["passages"]
+            ]
+            prep = _Prepared(
+                conversation_id="replay",
+                question=row["question"],
+                standalone=row["question"],
+                history=[],
+                hits=[p.hit for p in passages],
+                passages=passages,
+                confidence=Confidence(value=1.0, threshold=0.0, source="replay"),
+                closest=[],
+                timings={},
+                started=time.perf_counter(),
+            )
+            t0 = time.perf_counter()
+            completion = await llm.complete(
+                build_prompt(row["question"], passages, project=project), max_tokens=max_tokens
+            )
+            before = answerer.stats.__dict__.copy()
+            text = await answerer._in_question_language(prep, completion.text)
+            answer = answerer._verify(prep, project, text)
+            seconds = time.perf_counter() - t0
+            delta = {k: v - before[k] for k, v in answerer.stats.__dict__.items()}
+            cited = [c.path for c in answer.citations]
+            result = {
+                "id": row["id"],
+                "lang": row["lang"],
+                "cited_gold": bool(set(cited) & set(row["gold_paths"])),
+                "stored_cited_gold": bool(row.get("cited_gold")),
+                "markers": bool(delta["answers_with_markers"]),
+                "echoed": bool(delta["answers_echoed"]),
+                "extractive": bool(delta["answers_extractive"]),
+                "declined": bool(delta["model_declined"]),
+                "seconds": seconds,
+                "raw": completion.text,
+                "answer": answer.answer,
+            }
+            out.append(result)
+            flag = "G" if result["cited_gold"] else "a"
+            stored = "G" if row.get("cited_gold") else "a"
+            print(
+                f"[{i}/{len(rows)}] {flag} {row['id']} {seconds:.1f}s stored={stored}"
+                f"{' echo' if result['echoed'] else ''}{' quotes' if result['extractive'] else ''}",
+                flush=True,
+            )
+    return out
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    n = len(results)
+    if not n:
+        return "no rows"
+    secs = sorted(r["seconds"] for r in results)
+
+    def count(key: str) -> str:
+        return f"{sum(r[key] for r in results)}/{n}"
+
+    return (
+        f"cite gold {count('cited_gold')} (stored run {count('stored_cited_gold')}), "
+        f"model markers {count('markers')}, echoed {count('echoed')}, quote fallback {count('extractive')}, "
+        f"declined {count('declined')}, p50 {secs[n // 2]:.1f} s per answer"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=Path, required=True, help="an eval.answers .jsonl")
+    ap.add_argument("--questions", type=Path, required=True)
+    ap.add_argument(
+        "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8081/v1"
+    )
+    ap.add_argument("--model", default="local")
+    ap.add_argument("--project", default="", help="name shown in the prompt (default: from --rows)")
+    ap.add_argument("--only", default="", help="comma-separated question ids")
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--out", type=Path, help="write one JSON line per replayed question")
+    args = ap.parse_args(argv)
+    rows = load_rows(args.rows, args.questions, {s for s in args.only.split(",") if s})
+    if args.limit:
+        rows = rows[: args.limit]
+    project = args.project or args.rows.stem.removeprefix("answers-")
+    results = asyncio.run(replay(rows, project, args.base_url, args.model, args.max_tokens))
+    if args.out:
+        args.out.write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8"
+        )
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
