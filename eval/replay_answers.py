@@ -58,8 +58,10 @@ async def replay(
     from service.answer import Answerer, Passage, _Prepared, build_prompt
     from service.confidence import Confidence
     from service.llm.openai_compat import OpenAICompatLLM
+    from service.settings import Settings
 
-    embedder = create_embedder("concat")  # the service default; attribution of Chinese answers uses it
+    # The service's default embedder: attribution of Chinese answers over English passages uses it.
+    embedder = create_embedder(Settings.model_fields["embedding_model"].default)
     out = []
     async with httpx.AsyncClient() as client:
         llm = OpenAICompatLLM(client, base_url=base_url, model=model, timeout_s=600)

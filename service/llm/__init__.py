@@ -6,7 +6,7 @@ model with llama.cpp when no LLM_BASE_URL is configured.
 
 from service.llm.base import BaseLLM, Completion, Message
 from service.llm.local_server import LocalLLMServer, LocalServerError
-from service.llm.model_files import ModelFilesError, ensure_gguf
+from service.llm.model_files import PACKAGED_MODELS, ModelFilesError, PackagedModel, ensure_gguf
 from service.llm.openai_compat import OpenAICompatLLM
 
 __all__ = [
@@ -17,5 +17,7 @@ __all__ = [
     "Message",
     "ModelFilesError",
     "OpenAICompatLLM",
+    "PACKAGED_MODELS",
+    "PackagedModel",
     "ensure_gguf",
 ]

@@ -15,7 +15,7 @@ import httpx
 from service.errors import LLMUnavailable
 from service.llm.base import BaseLLM, Completion, Message
 from service.llm.local_server import LocalLLMServer, LocalServerError
-from service.llm.model_files import ModelFilesError, ensure_gguf
+from service.llm.model_files import PACKAGED_MODELS, ModelFilesError, PackagedModel, ensure_gguf
 from service.llm.openai_compat import OpenAICompatLLM
 from service.settings import Settings
 
@@ -30,6 +30,7 @@ class LocalLLM(BaseLLM):
         client: httpx.AsyncClient,
         *,
         data_dir: Path,
+        model: PackagedModel,
         threads: int,
         ctx: int,
         port: int,
@@ -37,6 +38,7 @@ class LocalLLM(BaseLLM):
     ) -> None:
         self.client = client
         self.data_dir = Path(data_dir)
+        self.packaged = model
         self.threads, self.ctx, self.port, self.timeout_s = threads, ctx, port, timeout_s
         self.model = "local"
         self.server: LocalLLMServer | None = None
@@ -46,7 +48,7 @@ class LocalLLM(BaseLLM):
         self._failure = ""
 
     def _start_sync(self) -> LocalLLMServer:
-        model = ensure_gguf(self.data_dir)
+        model = ensure_gguf(self.data_dir, self.packaged)
         server = LocalLLMServer(
             model,
             port=self.port,
@@ -116,6 +118,7 @@ def build_llm(settings: Settings, client: httpx.AsyncClient) -> BaseLLM:
     return LocalLLM(
         client,
         data_dir=Path(settings.ossqa_data_dir),
+        model=PACKAGED_MODELS[settings.local_llm],
         threads=settings.llm_threads,
         ctx=settings.llm_ctx,
         port=settings.llm_port,
