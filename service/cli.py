@@ -218,11 +218,13 @@ def cmd_train_reranker(args: argparse.Namespace) -> int:
             base_url = settings.llm_base_url
             if not base_url:
                 from service.llm.local_server import LocalLLMServer
-                from service.llm.model_files import PACKAGED_MODELS, ensure_gguf
+                from service.llm.model_files import DEFAULT_MODEL, ensure_gguf
 
                 # Two slots: llama.cpp batches two questions for little more than one's cost.
+                # Always the 0.5B, whatever LOCAL_LLM answers with: the training budget (30 min)
+                # was measured with its speed, and a slower writer would leave fewer questions.
                 server = LocalLLMServer(
-                    ensure_gguf(Path(settings.ossqa_data_dir), PACKAGED_MODELS[settings.local_llm]),
+                    ensure_gguf(Path(settings.ossqa_data_dir), DEFAULT_MODEL),
                     threads=settings.llm_threads,
                     ctx=settings.llm_ctx,
                     parallel=2,
