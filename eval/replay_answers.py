@@ -12,7 +12,7 @@ reranker training or a data directory:
 
 Only questions the stored run answered are replayed (refusal is decided before the model).
 Prints one line per question and a summary: cite gold, answers whose own [n] markers survived,
-echoed passages, quote fallbacks, p50 seconds per answer.
+echoed passages, quote fallbacks, p50 seconds per answer and to the first token.
 """
 
 from __future__ import annotations
@@ -100,11 +100,16 @@ async def replay(
                 started=time.perf_counter(),
             )
             t0 = time.perf_counter()
-            completion = await llm.complete(
+            pieces: list[str] = []
+            first = 0.0
+            async for piece in llm.stream(
                 build_prompt(row["question"], passages, project=project), max_tokens=max_tokens
-            )
+            ):
+                first = first or time.perf_counter() - t0
+                pieces.append(piece)
+            raw = "".join(pieces)
             before = answerer.stats.__dict__.copy()
-            text = await answerer._in_question_language(prep, completion.text)
+            text = await answerer._in_question_language(prep, raw)
             answer = answerer._verify(prep, project, text)
             seconds = time.perf_counter() - t0
             delta = {k: v - before[k] for k, v in answerer.stats.__dict__.items()}
@@ -119,7 +124,8 @@ async def replay(
                 "extractive": bool(delta["answers_extractive"]),
                 "declined": bool(delta["model_declined"]),
                 "seconds": seconds,
-                "raw": completion.text,
+                "ttft": first,
+                "raw": raw,
                 "answer": answer.answer,
             }
             out.append(result)
@@ -138,6 +144,7 @@ def summary(results: list[dict[str, Any]]) -> str:
     if not n:
         return "no rows"
     secs = sorted(r["seconds"] for r in results)
+    ttft = sorted(r.get("ttft", 0.0) for r in results)
 
     def count(key: str) -> str:
         return f"{sum(r[key] for r in results)}/{n}"
@@ -145,7 +152,8 @@ def summary(results: list[dict[str, Any]]) -> str:
     return (
         f"cite gold {count('cited_gold')} (stored run {count('stored_cited_gold')}), "
         f"model markers {count('markers')}, echoed {count('echoed')}, quote fallback {count('extractive')}, "
-        f"declined {count('declined')}, p50 {secs[n // 2]:.1f} s per answer"
+        f"declined {count('declined')}, p50 {secs[n // 2]:.1f} s per answer "
+        f"(first token {ttft[n // 2]:.1f} s)"
     )
 
 

@@ -17,9 +17,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _settings(**overrides: object):  # noqa: ANN202
+    from pydantic import ValidationError
+
     from service.settings import Settings
 
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:  # a bad value in the environment or .env: say which, no traceback
+        lines = [f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        raise SystemExit("error: invalid setting(s)\n" + "\n".join(lines)) from None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:

@@ -26,3 +26,18 @@ def test_bad_threshold_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFUSAL_THRESHOLD", "1.5")
     with pytest.raises(ValidationError, match="REFUSAL_THRESHOLD"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_cli_names_a_bad_setting_without_a_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from service.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+    monkeypatch.setenv("OSSQA_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOCAL_LLM", "qwen-7b")
+    monkeypatch.setenv("LLM_THREADS", "0")
+    with pytest.raises(SystemExit) as stop:
+        main(["llm"])
+    message = str(stop.value.code)
+    assert message.startswith("error: invalid setting")
+    assert "LOCAL_LLM: Input should be 'qwen2.5-coder-0.5b' or 'qwen2.5-coder-1.5b'" in message
+    assert "LLM_THREADS: Input should be greater than or equal to 1" in message
