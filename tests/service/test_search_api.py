@@ -30,8 +30,10 @@ def test_search_returns_hits_with_the_contract_fields(client: TestClient) -> Non
     assert len(hits) <= 3
 
 
-def test_health_and_projects(client: TestClient) -> None:
-    assert client.get("/healthz").json()["ok"] is True
+def test_health_and_projects(client: TestClient, settings: Settings) -> None:
+    health = client.get("/healthz").json()
+    assert health["ok"] is True and health["chunks"] > 0
+    assert health["answer_model"] == {"backend": "local", "model": settings.local_llm}
     projects = client.get("/projects").json()["projects"]
     assert [p["name"] for p in projects] == ["demo"] and projects[0]["chunks"] > 0
     assert client.get("/projects/demo").json()["chunks"] > 0
@@ -96,3 +98,20 @@ def test_unknown_project_page_is_404(client: TestClient) -> None:
 def test_admin_routes_need_a_key(client: TestClient) -> None:
     r = client.post("/admin/ingest", json={"project": "demo", "path": "/tmp"})
     assert r.status_code == 403 and "OSSQA_ADMIN_KEY" in r.json()["error"]
+
+
+def test_health_names_the_remote_answer_model_without_its_url(
+    settings: Settings,
+    embedder,  # noqa: ANN001
+) -> None:
+    remote = settings.model_copy(
+        update={"llm_base_url": "http://user:secret@gpu-box:8000/v1", "llm_model": "qwen-7b"}
+    )
+    components = build_components(remote, embedder=embedder)
+    try:
+        with TestClient(create_app(remote, components=components)) as c:
+            r = c.get("/healthz")
+    finally:
+        components.close()
+    assert r.json()["answer_model"] == {"backend": "remote", "model": "qwen-7b"}
+    assert "secret" not in r.text
