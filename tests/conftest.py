@@ -13,6 +13,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from retrieval.embedders import BaseEmbedder, create_embedder  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
+
+def local_model(tmp: Path) -> Path:
+    """The packaged model the real-LLM tests run: LOCAL_LLM's (default the 0.5B), so the same
+    tests check the pipeline with the 1.5B (`LOCAL_LLM=qwen2.5-coder-1.5b pytest tests/integration`)."""
+    from service.llm import PACKAGED_MODELS, ensure_gguf
+
+    return ensure_gguf(tmp, PACKAGED_MODELS[Settings(_env_file=None).local_llm])  # type: ignore[call-arg]
+
+
 TINY_DOCS: dict[str, str] = {
     "docs/cors.md": """# CORS
 

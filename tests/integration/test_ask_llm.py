@@ -20,11 +20,11 @@ from fastapi.testclient import TestClient
 from ingest.run import run_ingest
 from retrieval.tokenize import has_cjk
 from service.container import Components, build_components
-from service.llm import LocalLLMServer, ensure_gguf
+from service.llm import LocalLLMServer
 from service.llm.local_server import free_port
 from service.main import create_app
 from service.settings import Settings
-from tests.conftest import write_corpus
+from tests.conftest import local_model, write_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ Set `retries=0` on the widget to disable retries.
 
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLLMServer]:
-    model = ensure_gguf(tmp_path_factory.mktemp("llm"))
+    model = local_model(tmp_path_factory.mktemp("llm"))
     with LocalLLMServer(model, threads=1) as server:
         yield server
 

@@ -36,7 +36,7 @@ from service.container import Components, build_components
 from service.main import create_app
 from service.settings import Settings
 from service.types import Answer, Citation
-from tests.conftest import write_corpus
+from tests.conftest import local_model, write_corpus
 
 pytestmark = pytest.mark.integration
 
@@ -427,12 +427,12 @@ def test_site_not_allowed_for_the_project_gets_nothing(stack: Stack, watched: Wa
 def real_stack(tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder) -> Iterator[Stack]:
     """The same demo site, answered by the real Answerer and the packaged model on the real
     local llama.cpp server (no scripted parts)."""
-    from service.llm import LocalLLMServer, ensure_gguf
+    from service.llm import LocalLLMServer
 
     root = tmp_path_factory.mktemp("real-site")
     (root / "favicon.ico").write_bytes(b"")
     write_corpus(root / "corpus", DOCS)
-    model = ensure_gguf(tmp_path_factory.mktemp("llm"))
+    model = local_model(tmp_path_factory.mktemp("llm"))
     with LocalLLMServer(model, threads=1) as llm, serve_dir(root) as site:
         settings = Settings(  # type: ignore[call-arg]
             _env_file=None,
