@@ -1,0 +1,54 @@
+import json
+from pathlib import Path
+
+from eval.replay_answers import load_rows, summary
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_only_rows_that_reached_the_model_are_replayed(tmp_path: Path) -> None:
+    passage = {"n": 1, "path": "docs/a.md", "title": "A", "text": "alpha"}
+    rows = _jsonl(
+        tmp_path / "answers-demo.jsonl",
+        [
+            {"id": "q1", "lang": "en", "generated": True, "passages": [passage], "gold_paths": ["docs/a.md"]},
+            {
+                "id": "q2",
+                "lang": "en",
+                "generated": False,
+                "passages": [passage],
+                "gold_paths": [],
+            },  # refused
+            {"id": "q3", "lang": "zh", "generated": True, "passages": [], "gold_paths": []},  # no capture
+            {"id": "q4", "lang": "zh", "generated": True, "passages": [passage], "gold_paths": []},
+        ],
+    )
+    questions = _jsonl(
+        tmp_path / "q.jsonl", [{"id": f"q{i}", "question": f"question {i}?"} for i in range(1, 5)]
+    )
+    loaded = load_rows(rows, questions, set())
+    assert [(r["id"], r["question"]) for r in loaded] == [("q1", "question 1?"), ("q4", "question 4?")]
+    assert [r["id"] for r in load_rows(rows, questions, {"q4"})] == ["q4"]
+
+
+def test_summary_counts_each_outcome() -> None:
+    base = {"markers": False, "echoed": False, "extractive": False, "declined": False, "ttft": 1.0}
+    results = [
+        {**base, "cited_gold": True, "stored_cited_gold": False, "markers": True, "seconds": 4.0},
+        {
+            **base,
+            "cited_gold": False,
+            "stored_cited_gold": True,
+            "echoed": True,
+            "extractive": True,
+            "seconds": 6.0,
+        },
+    ]
+    text = summary(results)
+    assert text.startswith(
+        "cite gold 1/2 (stored run 1/2), model markers 1/2, echoed 1/2, quote fallback 1/2"
+    )
+    assert summary([]) == "no rows"
