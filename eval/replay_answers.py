@@ -32,18 +32,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 def load_rows(rows_path: Path, questions_path: Path, only: set[str]) -> list[dict[str, Any]]:
     """Stored rows that reached the model, joined with their question text."""
-    questions = {}
-    for line in questions_path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            q = json.loads(line)
-            questions[q["id"]] = q
+    from eval.retrieval import load_questions
+
+    questions = {q.id: q.question for q in load_questions(questions_path)}
     rows = []
     for line in rows_path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
         if row.get("generated") and row.get("passages") and (not only or row["id"] in only):
-            row["question"] = questions[row["id"]]["question"]
+            row["question"] = questions[row["id"]]
             rows.append(row)
     return rows
 
