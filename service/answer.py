@@ -45,7 +45,6 @@ QUOTE_CHARS = 240
 ATTRIBUTION_MIN_OVERLAP = 0.35  # share of a sentence's terms found in the passage
 ATTRIBUTION_MIN_COSINE = 0.35  # cross-lingual fallback (USE)
 RESTATEMENT_SHARE = 0.8  # a sentence with this share of its terms taken from the question restates it
-EXTRACTIVE_PASSAGES = 2
 
 # --------------------------------------------------------------------------- passages
 
@@ -476,11 +475,13 @@ _EXTRACTIVE_HEAD = {
 }
 
 
-def extractive_answer(question: str, passages: Sequence[Passage], k: int = EXTRACTIVE_PASSAGES) -> str:
-    """Instead of a restated question: the sentence of each top passage that best matches the
-    question, verbatim and numbered, so the user still gets grounded text."""
+def extractive_answer(question: str, passages: Sequence[Passage]) -> str:
+    """Instead of an unusable answer: the sentence of each passage the model was given that best
+    matches the question, verbatim and numbered, so the user still gets grounded text. All of
+    them, not only the top two: the page that answers is third about one time in ten (on the
+    public dev sets, 2 of 39 such answers cited the gold page only through passage [3])."""
     lines = [_EXTRACTIVE_HEAD.get(question_lang(question), _EXTRACTIVE_HEAD["en"])]
-    for p in passages[:k]:
+    for p in passages:
         prose = _FENCE_RE.sub("\n", p.text)  # an import line is no answer; sentences stay verbatim
         # The marker leads: a quote ending in "。" is a sentence of its own, and attribution
         # would otherwise append a marker inside it.

@@ -227,13 +227,15 @@ def test_an_answer_that_only_restates_the_question_is_recognised() -> None:
     assert not restates_question("Yes [1].", q)  # too short to judge
 
 
-def test_extractive_answer_quotes_the_top_passages_verbatim() -> None:
+def test_extractive_answer_quotes_every_given_passage_verbatim() -> None:
     wrapped = "Timeouts default to 42 seconds unless the client\nsets its own timeout."
-    passages = select_passages([make_hit(1), make_hit(2, path="docs/b.md", text=wrapped)])
+    passages = select_passages(
+        [make_hit(1), make_hit(2, path="docs/b.md", text=wrapped), make_hit(3, path="docs/c.md")]
+    )
     text = extractive_answer("What is the default timeout?", passages)
-    assert text.endswith('- [2] "Timeouts default to 42 seconds unless the client sets its own timeout."')
+    assert '- [2] "Timeouts default to 42 seconds unless the client sets its own timeout."' in text
     quotes = re.findall(r'- \[(\d)\] "(.+)"', text)
-    assert [int(n) for n, _ in quotes] == [1, 2]
+    assert [int(n) for n, _ in quotes] == [1, 2, 3]
     for (n, quote), p in zip(quotes, passages, strict=True):
         assert quote in " ".join(p.text.split()) and int(n) == p.n  # verbatim but for line breaks
     assert extractive_answer("默认超时是多少？", passages).startswith("文档")
