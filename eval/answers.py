@@ -80,14 +80,20 @@ def ask_streaming(client: Any, project: str, question: str) -> tuple[dict[str, A
 
 
 def run(
-    project: str, questions: list[dict[str, Any]], rows_path: Path | None = None
+    project: str,
+    questions: list[dict[str, Any]],
+    rows_path: Path | None = None,
+    *,
+    settings: Any = None,
 ) -> tuple[list[Row], dict[str, Any]]:
+    """Each question through streaming `/ask` in-process. `settings` (service.settings.Settings)
+    defaults to the environment's, with the local model started and no rate limit."""
     from fastapi.testclient import TestClient
 
     from service.main import create_app
     from service.settings import Settings
 
-    settings = Settings(rate_limit_per_min=0, llm_autostart=True)  # type: ignore[call-arg]
+    settings = settings or Settings(rate_limit_per_min=0, llm_autostart=True)  # type: ignore[call-arg]
     rows: list[Row] = []
     with TestClient(create_app(settings)) as client:
         trace = _trace(client.app.state.answerer)  # type: ignore[attr-defined]
@@ -128,10 +134,10 @@ def run(
 
 def _trace(answerer: Any) -> dict[str, Any]:
     """Record what the answerer prepared last (passages, candidates, refusal features) and the
-    model's raw text, for offline replay. Wraps the instance's `_prepare_sync` and `_verify`, the
-    two places that see them; nothing else changes."""
+    model's raw text, for offline replay. Wraps the instance's `prepare` and `verify`, the two
+    places that see them; nothing else changes."""
     seen: dict[str, Any] = {}
-    prepare, verify = answerer._prepare_sync, answerer._verify
+    prepare, verify = answerer.prepare, answerer.verify
 
     def traced_prepare(project: str, question: str, conversation_id: str | None) -> Any:
         prep = prepare(project, question, conversation_id)
@@ -152,11 +158,11 @@ def _trace(answerer: Any) -> dict[str, Any]:
         )
         return prep
 
-    def traced_verify(prep: Any, project: str, text: str) -> Any:
-        seen["raw"] = text
-        return verify(prep, project, text)
+    async def traced_verify(prep: Any, project: str, raw: str) -> Any:
+        seen["raw"] = raw
+        return await verify(prep, project, raw)
 
-    answerer._prepare_sync, answerer._verify = traced_prepare, traced_verify
+    answerer.prepare, answerer.verify = traced_prepare, traced_verify
     return seen
 
 

@@ -53,8 +53,7 @@ async def replay(
 
     from retrieval.embedders import create_embedder
     from retrieval.types import Hit
-    from service.answer import Answerer, Passage, _Prepared, build_prompt
-    from service.confidence import Confidence
+    from service.answer import Answerer, Passage, Prepared, build_prompt
     from service.llm.openai_compat import OpenAICompatLLM
     from service.settings import Settings
 
@@ -85,18 +84,7 @@ async def replay(
                 )
                 for p in row["passages"]
             ]
-            prep = _Prepared(
-                conversation_id="replay",
-                question=row["question"],
-                standalone=row["question"],
-                history=[],
-                hits=[p.hit for p in passages],
-                passages=passages,
-                confidence=Confidence(value=1.0, threshold=0.0, source="replay"),
-                closest=[],
-                timings={},
-                started=time.perf_counter(),
-            )
+            prep = Prepared.given(row["question"], passages)
             t0 = time.perf_counter()
             pieces: list[str] = []
             first = 0.0
@@ -107,8 +95,7 @@ async def replay(
                 pieces.append(piece)
             raw = "".join(pieces)
             before = answerer.stats.__dict__.copy()
-            text = await answerer._in_question_language(prep, raw)
-            answer = answerer._verify(prep, project, text)
+            answer = await answerer.verify(prep, project, raw)
             seconds = time.perf_counter() - t0
             delta = {k: v - before[k] for k, v in answerer.stats.__dict__.items()}
             cited = [c.path for c in answer.citations]

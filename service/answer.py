@@ -544,7 +544,10 @@ class AnswerStats:
 
 
 @dataclass
-class _Prepared:
+class Prepared:
+    """What retrieval and the refusal decision produced for one question: everything the
+    generation half needs."""
+
     conversation_id: str
     question: str
     standalone: str
@@ -555,6 +558,23 @@ class _Prepared:
     closest: list[Citation]
     timings: dict[str, float]
     started: float
+
+    @classmethod
+    def given(cls, question: str, passages: list[Passage]) -> Prepared:
+        """Passages chosen elsewhere (a stored eval run replayed on another model): confident,
+        no conversation."""
+        return cls(
+            conversation_id="given",
+            question=question,
+            standalone=question,
+            history=[],
+            hits=[p.hit for p in passages],
+            passages=passages,
+            confidence=Confidence(value=1.0, threshold=0.0, source="given"),
+            closest=[],
+            timings={},
+            started=time.perf_counter(),
+        )
 
 
 class Answerer:
@@ -591,7 +611,7 @@ class Answerer:
 
     # -- retrieval and decision (sync; run in a worker thread)
 
-    def _prepare_sync(self, project: str, question: str, conversation_id: str | None) -> _Prepared:
+    def prepare(self, project: str, question: str, conversation_id: str | None) -> Prepared:
         started = time.perf_counter()
         cid = conversation_id or uuid.uuid4().hex
         history = self.conversations.history(cid) if self.conversations and conversation_id else []
@@ -608,7 +628,7 @@ class Answerer:
             "confidence_ms": (t2 - t1) * 1e3,
             **stages,
         }
-        return _Prepared(
+        return Prepared(
             conversation_id=cid,
             question=question,
             standalone=standalone,
@@ -621,13 +641,13 @@ class Answerer:
             started=started,
         )
 
-    async def _prepare(self, project: str, question: str, conversation_id: str | None) -> _Prepared:
-        return await asyncio.to_thread(self._prepare_sync, project, question, conversation_id)
+    async def _prepare(self, project: str, question: str, conversation_id: str | None) -> Prepared:
+        return await asyncio.to_thread(self.prepare, project, question, conversation_id)
 
-    def _messages(self, prep: _Prepared, project: str) -> list[Message]:
+    def _messages(self, prep: Prepared, project: str) -> list[Message]:
         return build_prompt(prep.question, prep.passages, prep.history, project=project)
 
-    def _refusal(self, prep: _Prepared, project: str) -> Answer:
+    def _refusal(self, prep: Prepared, project: str) -> Answer:
         self.stats.refused_confidence += 1
         return self._finish(
             prep,
@@ -641,7 +661,7 @@ class Answerer:
             ),
         )
 
-    def _verify(self, prep: _Prepared, project: str, text: str) -> Answer:
+    def _checked(self, prep: Prepared, project: str, text: str) -> Answer:
         echoed = echoes_prompt(text)
         self.stats.answers_echoed += echoed
         text = strip_echo(text)
@@ -682,13 +702,19 @@ class Answerer:
             ),
         )
 
-    async def _in_question_language(self, prep: _Prepared, text: str) -> str:
+    async def verify(self, prep: Prepared, project: str, raw: str) -> Answer:
+        """The model's text made into the answer: in the question's language, citations checked
+        and repaired, an unusable answer replaced by quotes of the passages."""
+        text = await self._in_question_language(prep, raw)
+        return self._checked(prep, project, text)
+
+    async def _in_question_language(self, prep: Prepared, text: str) -> str:
         """A Chinese question's answer that came out in English is translated by a second, short
         call; when that call fails the English answer is kept (an answer beats an error)."""
         if self.llm is None or not needs_translation(prep.question, text):
             return text
         if echoes_prompt(text) or restates_question(strip_echo(text), prep.question):
-            return text  # replaced by quotes in _verify: nothing worth translating
+            return text  # replaced by quotes in _checked: nothing worth translating
         t0 = time.perf_counter()
         try:
             completion = await self.llm.complete(
@@ -703,7 +729,7 @@ class Answerer:
         self.stats.answers_translated += 1
         return translated
 
-    def _error(self, prep: _Prepared, exc: Exception) -> Answer:
+    def _error(self, prep: Prepared, exc: Exception) -> Answer:
         self.stats.errors += 1
         prep.timings["error_status"] = float(status_for(exc))  # the HTTP status /ask answers with
         return self._finish(
@@ -720,7 +746,7 @@ class Answerer:
             remember=False,
         )
 
-    def _finish(self, prep: _Prepared, answer: Answer, *, remember: bool = True) -> Answer:
+    def _finish(self, prep: Prepared, answer: Answer, *, remember: bool = True) -> Answer:
         timings = {
             **prep.timings,
             **answer.timings_ms,
@@ -755,8 +781,7 @@ class Answerer:
             return self._error(prep, exc)
         prep.timings["generate_ms"] = (time.perf_counter() - t0) * 1e3
         prep.timings["first_token_ms"] = (time.perf_counter() - prep.started) * 1e3
-        text = await self._in_question_language(prep, completion.text)
-        return self._verify(prep, project, text)
+        return await self.verify(prep, project, completion.text)
 
     async def stream(
         self, project: str, question: str, *, conversation_id: str | None = None
@@ -792,8 +817,7 @@ class Answerer:
         prep.timings["generate_ms"] = (time.perf_counter() - t0) * 1e3
         # Clients show the final event's answer in place of the streamed tokens, so a translated
         # answer replaces the English one that was streamed.
-        text = await self._in_question_language(prep, "".join(pieces))
-        yield {"type": "final", **_answer_dict(self._verify(prep, project, text))}
+        yield {"type": "final", **_answer_dict(await self.verify(prep, project, "".join(pieces)))}
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:
