@@ -30,7 +30,7 @@ class Answer:
 
 
 class AnswererProtocol(Protocol):
-    """What channels need. `service/answer.py:Answerer` implements it."""
+    """What channels need. `service/answer/answerer.py:Answerer` implements it."""
 
     async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer: ...
 

@@ -1,4 +1,4 @@
-"""Pure prompt and citation logic of service/answer.py (no model, no store)."""
+"""Pure prompt and citation logic of service/answer/ (no model, no store)."""
 
 from __future__ import annotations
 
