@@ -184,7 +184,7 @@ class Answerer:
                 self.stats.model_declined += 1
                 quotes = True
         if quotes:
-            text = extractive_answer(prep.question, prep.passages)
+            text = extractive_answer(prep.question, prep.passages, embedder=self.retriever.embedder)
             self.stats.answers_extractive += 1
             # Quotes carry their markers already; their heading line cites nothing.
             att = attribute(text, prep.passages, embedder=self.retriever.embedder, fill_missing=False)

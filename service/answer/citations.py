@@ -182,24 +182,36 @@ def _unwrap(text: str) -> str:
     return "".join(out)[: len(text)]
 
 
-def best_quote(passage_text: str, support: Sequence[str] = (), *, limit: int = QUOTE_CHARS) -> str:
+def best_quote(
+    passage_text: str,
+    support: Sequence[str] = (),
+    *,
+    limit: int = QUOTE_CHARS,
+    embedder: BaseEmbedder | None = None,
+) -> str:
     """A verbatim sentence of the passage: the one sharing most terms with the answer
-    sentences that cite it (the first prose sentence when there is no support). Sentences
-    are read across wrapped lines, so a quote may hold the passage's own line break."""
+    sentences that cite it (the first prose sentence when there is no support), or with an
+    embedder the one closest to them in meaning. Sentences are read across wrapped lines, so a
+    quote may hold the passage's own line break."""
     flat = _unwrap(passage_text)
-    quote = _best_sentence(flat, support, limit)
+    quote = _best_sentence(flat, support, limit, embedder)
     at = flat.find(quote)  # the same span of the passage, line breaks and all
     return passage_text[at : at + len(quote)] if at >= 0 else quote
 
 
-def _best_sentence(passage_text: str, support: Sequence[str], limit: int) -> str:
+def _best_sentence(
+    passage_text: str, support: Sequence[str], limit: int, embedder: BaseEmbedder | None
+) -> str:
     candidates = [s.strip() for s in split_sentences(passage_text)]
     candidates = [s.lstrip("-*> ").strip() for s in candidates]
     candidates = [s for s in candidates if _quotable(s)] or [s for s in candidates if s]
     if not candidates:
         return passage_text[:limit].strip()
     want = Counter(t for s in support for t in tokenize(s))
-    if want:
+    if embedder is not None and support and len(candidates) > 1:
+        sims = embedder.embed_documents(candidates) @ embedder.embed_query(" ".join(support))
+        best = candidates[int(np.argmax(sims))]
+    elif want:
         best = max(candidates, key=lambda c: (sum(want[t] > 0 for t in set(tokenize(c))), -len(c)))
     else:
         best = candidates[0]

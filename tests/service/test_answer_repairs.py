@@ -20,6 +20,8 @@ from fastapi.testclient import TestClient
 from ingest.run import run_ingest
 from retrieval.embedders import BaseEmbedder
 from retrieval.tokenize import has_cjk
+from retrieval.types import Hit
+from service.answer import extractive_answer, select_passages
 from service.container import build_components
 from service.main import create_app
 from service.settings import Settings
@@ -118,3 +120,21 @@ def test_restated_declined_or_echoed_answers_become_quotes(app_and_llm, question
     assert data["answer"].count("[1]") == 1  # no marker added to the heading line
     assert [c["path"] for c in data["citations"]] == ["docs/install.md"]
     assert len(_systems(llm)) == 1
+
+
+def test_quotes_instead_of_an_answer_are_chosen_by_meaning(embedder: BaseEmbedder) -> None:
+    """A Chinese question shares no words with an English passage: the quote is the sentence
+    closest in meaning (the packaged cross-lingual embedder), not the shortest one. (English
+    questions keep shared words: see the echo case above.)"""
+    text = (
+        "Install widgetlib with pip. The client gives up after 42 seconds when the server does not "
+        "respond. widgetlib is released under the MIT licence."
+    )
+    hit = Hit(
+        id="a", score=1.0, path="docs/a.md", url="", title="A", breadcrumb="", text=text, source_type="doc"
+    )
+    passages = select_passages([hit])
+    question = "服务器一直没有响应的时候，客户端会等待多少秒？"
+    by_meaning = extractive_answer(question, passages, embedder=embedder)
+    assert "gives up after 42 seconds" in by_meaning
+    assert "42 seconds" not in extractive_answer(question, passages)  # by shared words: none
