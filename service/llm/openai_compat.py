@@ -128,13 +128,17 @@ class OpenAICompatLLM(BaseLLM):
         try:
             if resp.status_code >= 400:
                 self._check_status(resp, await resp.aread())
+            events = 0
             async for line in resp.aiter_lines():
+                events += line.startswith("data:")
                 piece = _parse_sse_line(line)
                 if piece is None:
                     continue
                 if piece == _DONE:
                     break
                 yield piece
+            if not events:  # an HTML page or a plain JSON body: not a completion stream
+                raise LLMBadResponse("the language model server answered without a completion stream")
         except httpx.HTTPError as exc:
             raise self._map(exc) from exc
         finally:

@@ -105,12 +105,17 @@ def test_stream_yields_deltas_until_done() -> None:
     assert run(collect()) == ["Add ", "CORSMiddleware [1]."]
 
 
-def test_stream_garbage_is_bad_response() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text="data: {not json\n\n")
-
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, text="data: {not json\n\n"),
+        httpx.Response(200, text="<html>not a completion</html>", headers={"content-type": "text/html"}),
+    ],
+    ids=["unreadable-event", "no-events"],
+)
+def test_stream_garbage_is_bad_response(response: httpx.Response) -> None:
     async def collect() -> list[str]:
-        return [p async for p in llm_for(handler).stream(MESSAGES)]
+        return [p async for p in llm_for(lambda request: response).stream(MESSAGES)]
 
     with pytest.raises(LLMBadResponse):
         run(collect())

@@ -37,6 +37,8 @@ ECHO_Q = "How do I install widgetlib?"
 ECHO_ZH_Q = "怎么安装 widgetlib？"
 # What the 0.5B model writes for about a third of the pydantic dev questions: the prompt's passage.
 ECHO = "[1] Install (docs/install.md)\n<<<\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n>>>"
+SESSION_Q = "How do I start widgetlib from a Python shell?"
+SESSION = "Import it, then start it:\n>>> import widgetlib\n>>> widgetlib.run()\nThis needs Python 3.10 [1]."
 
 
 def _reply(request: dict[str, Any]) -> str:
@@ -48,6 +50,8 @@ def _reply(request: dict[str, Any]) -> str:
         return DECLINED
     if question in (ECHO_Q, ECHO_ZH_Q):
         return ECHO
+    if question == SESSION_Q:
+        return SESSION
     return f"[1] {question}" if question == RESTATED else ANSWER
 
 
@@ -138,3 +142,29 @@ def test_quotes_instead_of_an_answer_are_chosen_by_meaning(embedder: BaseEmbedde
     by_meaning = extractive_answer(question, passages, embedder=embedder)
     assert "gives up after 42 seconds" in by_meaning
     assert "42 seconds" not in extractive_answer(question, passages)  # by shared words: none
+
+
+def test_generation_stops_at_the_first_echoed_fence(app_and_llm) -> None:  # noqa: ANN001
+    """An answer that starts copying the prompt's passages becomes quotes, so the model is not
+    left to copy the rest: the stream (and /ask) stop reading at the first <<< line."""
+    client, _ = app_and_llm
+    stats = client.app.state.answerer.stats
+    before = stats.generations_stopped_on_echo
+    body = {"project": "widgetlib", "question": ECHO_Q}
+    with client.stream("POST", "/ask", json={**body, "stream": True}) as r:
+        events, kind = [], ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    assert "<<<" in streamed and "Python 3.10" not in streamed  # the wire had the whole echo
+    final = events[-1][1]
+    assert final["answer"].startswith("The closest passages") and final["citations"]
+    assert client.post("/ask", json=body).json()["answer"] == final["answer"]
+    assert stats.generations_stopped_on_echo == before + 2
+    # A Python session in an answer is not the prompt's fence: generated to the end.
+    answer = client.post("/ask", json={"project": "widgetlib", "question": SESSION_Q}).json()["answer"]
+    assert ">>> widgetlib.run()" in answer and "3.10" in answer
+    assert stats.generations_stopped_on_echo == before + 2
