@@ -14,8 +14,7 @@ from ingest.run import run_ingest
 from retrieval.embedders import BaseEmbedder
 from retrieval.tokenize import has_cjk
 from service.container import build_components
-from service.settings import Settings
-from tests.conftest import write_corpus
+from tests.conftest import fake_llm_settings, write_corpus
 from tests.service._wire import openai_server
 
 DOCS = {
@@ -51,14 +50,8 @@ def test_a_run_records_passages_and_the_models_own_text_and_replays_them(
 ) -> None:
     corpus = write_corpus(tmp_path / "corpus", DOCS)
     with openai_server(_reply) as llm:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            ossqa_data_dir=tmp_path / "data",
-            rate_limit_per_min=0,
-            llm_base_url=f"{llm.url}/v1",
-            refusal_threshold=0.0,  # always call the model
-            embedding_model="use-multilingual",  # the `embedder` fixture; run() builds its own
-        )
+        # embedding_model: the `embedder` fixture's, since run() builds its own components
+        settings = fake_llm_settings(tmp_path / "data", llm.url, embedding_model="use-multilingual")
         components = build_components(settings, embedder=embedder)
         run_ingest(components.ingester(), "widgetlib", path=corpus)
         components.close()

@@ -24,8 +24,7 @@ from retrieval.types import Hit
 from service.answer import extractive_answer, select_passages
 from service.container import build_components
 from service.main import create_app
-from service.settings import Settings
-from tests.conftest import write_corpus
+from tests.conftest import fake_llm_settings, write_corpus
 
 DOCS = {"docs/install.md": "# Install\n\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n"}
 ANSWER = "widgetlib needs Python 3.10 or newer [1]."
@@ -62,13 +61,7 @@ def app_and_llm(
     root = tmp_path_factory.mktemp("lang")
     corpus = write_corpus(root / "corpus", DOCS)
     with openai_server(_reply) as llm:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            ossqa_data_dir=root / "data",
-            rate_limit_per_min=0,
-            llm_base_url=f"{llm.url}/v1",
-            refusal_threshold=0.0,  # always call the model
-        )
+        settings = fake_llm_settings(root / "data", llm.url)
         components = build_components(settings, embedder=embedder)
         run_ingest(components.ingester(), "widgetlib", path=corpus)
         with TestClient(create_app(settings, components=components)) as client:

@@ -23,7 +23,7 @@ from ingest.run import run_ingest
 from retrieval.embedders import BaseEmbedder
 from service.container import build_components
 from service.main import create_app
-from service.settings import Settings
+from tests.conftest import fake_llm_settings
 
 ALPHA_SITE, BETA_SITE = "https://alpha.example", "https://beta.example"
 BETA_ONLY = ["spotted", "BETA-ONLY-7731", "beta.example"]
@@ -58,12 +58,9 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory, embedder: BaseEmbedder) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("tenancy")
     with openai_server("Set ZEBRA_MODE to enable zebra mode [1].") as llm, recording_server() as chat:
-        settings = Settings(  # type: ignore[call-arg]
-            _env_file=None,
-            ossqa_data_dir=root / "data",
-            rate_limit_per_min=0,
-            llm_base_url=f"{llm.url}/v1",
-            refusal_threshold=0.0,  # always call the model, so every prompt can be inspected
+        settings = fake_llm_settings(
+            root / "data",
+            llm.url,
             allowed_origins=f"alpha={ALPHA_SITE};beta={BETA_SITE}",
             slack_signing_secret=SLACK_SECRET,
             slack_api_base=f"{chat.url}/api/",
