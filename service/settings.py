@@ -78,7 +78,9 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field("local", description="Model name sent to the LLM server")
     llm_api_key: str = Field("", description="Bearer token for the LLM server")
-    llm_timeout_s: float = Field(120.0, gt=0, description="Total time allowed for one generation")
+    llm_timeout_s: float = Field(
+        120.0, gt=0, description="Total time allowed for one generation (streamed or not)"
+    )
     llm_max_tokens: int = Field(384, ge=16, description="Most tokens generated per answer")
     llm_threads: int = Field(
         2,

@@ -11,6 +11,7 @@ httpx errors are translated here, and only here, into the service's error tree
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -121,6 +122,9 @@ class OpenAICompatLLM(BaseLLM):
             headers=self._headers(),
             timeout=self.timeout,
         )
+        # httpx's read timeout is per chunk: a model that keeps trickling tokens would never hit
+        # it, so the whole generation also gets a deadline.
+        deadline = time.monotonic() + self.timeout_s
         try:
             resp = await self.client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -130,6 +134,8 @@ class OpenAICompatLLM(BaseLLM):
                 self._check_status(resp, await resp.aread())
             events = 0
             async for line in resp.aiter_lines():
+                if time.monotonic() > deadline:
+                    raise LLMTimeout(f"the language model did not finish within {self.timeout_s:.0f} s")
                 events += line.startswith("data:")
                 piece = _parse_sse_line(line)
                 if piece is None:

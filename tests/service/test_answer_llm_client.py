@@ -119,3 +119,28 @@ def test_stream_garbage_is_bad_response(response: httpx.Response) -> None:
 
     with pytest.raises(LLMBadResponse):
         run(collect())
+
+
+def test_a_stream_that_trickles_past_the_timeout_is_a_timeout() -> None:
+    """Every chunk arrives well within httpx's per-read timeout, but the whole generation takes
+    longer than the client's timeout: LLMTimeout, not an answer after any length of time."""
+    import asyncio
+
+    event = f"data: {json.dumps({'choices': [{'delta': {'content': 'word '}}]})}\n\n".encode()
+
+    async def trickle():  # noqa: ANN202
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            yield event
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle(), headers={"content-type": "text/event-stream"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    llm = OpenAICompatLLM(client, base_url="http://llm.test/v1", model="m", timeout_s=0.5)
+
+    async def collect() -> list[str]:
+        return [p async for p in llm.stream(MESSAGES)]
+
+    with pytest.raises(LLMTimeout):
+        run(collect())
