@@ -25,8 +25,9 @@ _DELIMITER_RE = re.compile(r"^\s*(<<<|>>>)\s*$", re.M)
 
 
 def echoes_prompt(answer: str) -> bool:
-    """The model copied the prompt's passages (their <<< >>> fences) instead of answering: about a
-    third of the 0.5B model's answers on the pydantic dev set, mostly one passage dumped whole."""
+    """The model copied the prompt's passages (their <<< >>> fences) instead of answering: 24 of
+    58 of the 0.5B model's answers on the pydantic dev set and 9 of 21 on llamafactory, nearly
+    always passage [1]."""
     return bool(_DELIMITER_RE.search(answer))
 
 
