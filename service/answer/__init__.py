@@ -38,6 +38,7 @@ from service.answer.fallbacks import (
     model_declined,
     refusal_message,
     restates_question,
+    says_nothing,
     strip_echo,
 )
 from service.answer.passages import Passage, neutralise, plain_markup, select_passages, trim
@@ -74,6 +75,7 @@ __all__ = [
     "prose_of",
     "refusal_message",
     "restates_question",
+    "says_nothing",
     "select_passages",
     "split_sentences",
     "strip_echo",

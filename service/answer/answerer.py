@@ -20,6 +20,7 @@ from service.answer.fallbacks import (
     model_declined,
     refusal_message,
     restates_question,
+    says_nothing,
     strip_echo,
 )
 from service.answer.passages import MAX_PASSAGES, PASSAGE_CHARS, Passage, select_passages
@@ -174,7 +175,7 @@ class Answerer:
         echoed = echoes_prompt(text)
         self.stats.answers_echoed += echoed
         text = strip_echo(text)
-        quotes = echoed or restates_question(text, prep.question)
+        quotes = echoed or says_nothing(text) or restates_question(text, prep.question)
         if not quotes:
             att = attribute(text, prep.passages, embedder=self.retriever.embedder)
             if not att.cited or model_declined(att.answer):

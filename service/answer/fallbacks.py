@@ -36,6 +36,12 @@ def strip_echo(answer: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", _ECHO_RE.sub("", answer)).strip()
 
 
+def says_nothing(answer: str) -> bool:
+    """Nothing but citation markers ("[1] [2] [3]"): the 0.5B model's whole answer to 2 of the 21
+    llamafactory dev questions, in every stored run."""
+    return not tokenize(MARKER_RE.sub(" ", answer))
+
+
 # --------------------------------------------------------------------------- restated questions
 
 # The prompt's closing line, which the model sometimes copies into its answer.

@@ -20,6 +20,7 @@ from service.answer import (
     plain_markup,
     refusal_message,
     restates_question,
+    says_nothing,
     select_passages,
     strip_echo,
 )
@@ -248,3 +249,8 @@ def test_extractive_answer_quotes_every_given_passage_verbatim() -> None:
 def test_an_echo_of_the_prompt_is_told_from_a_python_session_in_an_answer() -> None:
     assert echoes_prompt("[1] Install (docs/install.md)\n<<<\nInstall it with pip.\n>>>")
     assert not echoes_prompt("Try it:\n```\n>>> import widgetlib\n>>> widgetlib.run()\n```")
+
+
+def test_an_answer_of_markers_alone_says_nothing() -> None:
+    assert says_nothing("[1] [2] [3]") and says_nothing("【1】。") and says_nothing("")
+    assert not says_nothing("Yes [1].") and not says_nothing("`frozen=True` [2]")

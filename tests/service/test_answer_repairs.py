@@ -36,6 +36,7 @@ ECHO_Q = "How do I install widgetlib?"
 ECHO_ZH_Q = "怎么安装 widgetlib？"
 # What the 0.5B model writes for about a third of the pydantic dev questions: the prompt's passage.
 ECHO = "[1] Install (docs/install.md)\n<<<\nwidgetlib needs Python 3.10 or newer. Install it with pip.\n>>>"
+MARKERS_Q = "Can widgetlib be installed with pip on Python 3.10?"
 SESSION_Q = "How do I start widgetlib from a Python shell?"
 SESSION = "Import it, then start it:\n>>> import widgetlib\n>>> widgetlib.run()\nThis needs Python 3.10 [1]."
 
@@ -51,6 +52,8 @@ def _reply(request: dict[str, Any]) -> str:
         return ECHO
     if question == SESSION_Q:
         return SESSION
+    if question == MARKERS_Q:
+        return "[1] [1]"
     return f"[1] {question}" if question == RESTATED else ANSWER
 
 
@@ -105,8 +108,9 @@ def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN
         (DECLINED_Q, DECLINED, "widgetlib needs Python 3.10 or newer."),
         (ECHO_Q, ECHO, "Install it with pip."),
         (ECHO_ZH_Q, ECHO, "widgetlib needs Python 3.10 or newer."),
+        (MARKERS_Q, "[1] [1]", "widgetlib needs Python 3.10 or newer."),
     ],
-    ids=["restated", "declined", "echo", "echo-zh-not-translated"],
+    ids=["restated", "declined", "echo", "echo-zh-not-translated", "markers-only"],
 )
 def test_restated_declined_or_echoed_answers_become_quotes(app_and_llm, question, reply, quote) -> None:  # noqa: ANN001
     client, llm = app_and_llm
