@@ -214,10 +214,10 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         f"{share('answers_only_by_overlap')}; invalid markers removed: "
         f"{stats.get('invalid_markers_removed', 0)}; refused before the model: "
         f"{stats.get('refused_confidence', 0)}; replaced by quotes of the passages because the model "
-        f"copied the prompt's passages, only restated the question or declined: "
+        f"copied the prompt's passages, wrote only markers, only restated the question or declined: "
         f"{stats.get('answers_extractive', 0)} (copied: {stats.get('answers_echoed', 0)}, of which "
-        f"stopped at the first fence: {stats.get('generations_stopped_on_echo', 0)}; declined: "
-        f"{stats.get('model_declined', 0)}).",
+        f"stopped at the first fence: {stats.get('generations_stopped_on_echo', 0)}; only markers: "
+        f"{stats.get('answers_markers_only', 0)}; declined: {stats.get('model_declined', 0)}).",
     ]
     from retrieval.tokenize import has_cjk
     from service.answer import prose_of

@@ -50,6 +50,7 @@ class AnswerStats:
     answers_echoed: int = 0  # of those, the model copied the prompt's passages
     generations_stopped_on_echo: int = 0  # of those, the model was stopped at the first fence
     model_declined: int = 0  # of those, the model said the passages do not answer
+    answers_markers_only: int = 0  # of those, the model wrote citation markers and nothing else
     errors: int = 0
 
 
@@ -175,7 +176,9 @@ class Answerer:
         echoed = echoes_prompt(text)
         self.stats.answers_echoed += echoed
         text = strip_echo(text)
-        quotes = echoed or says_nothing(text) or restates_question(text, prep.question)
+        empty = not echoed and says_nothing(text)
+        self.stats.answers_markers_only += empty
+        quotes = echoed or empty or restates_question(text, prep.question)
         if not quotes:
             att = attribute(text, prep.passages, embedder=self.retriever.embedder)
             if not att.cited or model_declined(att.answer):

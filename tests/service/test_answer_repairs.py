@@ -115,7 +115,10 @@ def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN
 def test_restated_declined_or_echoed_answers_become_quotes(app_and_llm, question, reply, quote) -> None:  # noqa: ANN001
     client, llm = app_and_llm
     llm.all_now()
+    stats = client.app.state.answerer.stats
+    markers_only = stats.answers_markers_only
     data = client.post("/ask", json={"project": "widgetlib", "question": question}).json()
+    assert stats.answers_markers_only == markers_only + (question == MARKERS_Q)
     assert data["refused"] is False and reply not in data["answer"] and "<<<" not in data["answer"]
     assert data["answer"].endswith(f'\n- [1] "{quote}"')
     assert data["answer"].count("[1]") == 1  # no marker added to the heading line
