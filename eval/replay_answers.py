@@ -53,7 +53,7 @@ async def replay(
 
     from retrieval.embedders import create_embedder
     from retrieval.types import Hit
-    from service.answer import Answerer, Passage, Prepared, build_prompt
+    from service.answer import Answerer, Passage, Prepared, build_prompt, echoes_so_far
     from service.llm.openai_compat import OpenAICompatLLM
     from service.settings import Settings
 
@@ -87,12 +87,17 @@ async def replay(
             prep = Prepared.given(row["question"], passages)
             t0 = time.perf_counter()
             pieces: list[str] = []
-            first = 0.0
+            first = fence = 0.0
+            # The whole generation, with no early stop: the time the service's stop would have
+            # come (the first whole fence line) is recorded beside it.
             async for piece in llm.stream(
                 build_prompt(row["question"], passages, project=project), max_tokens=max_tokens
             ):
                 first = first or time.perf_counter() - t0
                 pieces.append(piece)
+                if not fence and echoes_so_far("".join(pieces)):
+                    fence = time.perf_counter() - t0
+            generated = time.perf_counter() - t0
             raw = "".join(pieces)
             before = answerer.stats.__dict__.copy()
             answer = await answerer.verify(prep, project, raw)
@@ -110,6 +115,8 @@ async def replay(
                 "declined": bool(delta["model_declined"]),
                 "seconds": seconds,
                 "ttft": first,
+                "generate_s": generated,
+                "fence_s": fence,
                 "raw": raw,
                 "answer": answer.answer,
             }
@@ -138,7 +145,22 @@ def summary(results: list[dict[str, Any]]) -> str:
         f"cite gold {count('cited_gold')} (stored run {count('stored_cited_gold')}), "
         f"model markers {count('markers')}, echoed {count('echoed')}, quote fallback {count('extractive')}, "
         f"declined {count('declined')}, p50 {secs[n // 2]:.1f} s per answer "
-        f"(first token {ttft[n // 2]:.1f} s)"
+        f"(first token {ttft[n // 2]:.1f} s)" + _early_stop(results)
+    )
+
+
+def _early_stop(results: list[dict[str, Any]]) -> str:
+    """For answers that copied the prompt: generation time in full against the time the
+    service stops at the first fence line, measured in the same run."""
+    copied = [r for r in results if r.get("fence_s")]
+    if not copied:
+        return ""
+    full = sorted(r["generate_s"] for r in copied)
+    stop = sorted(r["fence_s"] for r in copied)
+    m = len(copied) // 2
+    return (
+        f"; {len(copied)} copied the prompt: generation p50 {full[m]:.1f} s in full, "
+        f"{stop[m]:.1f} s to the first fence line ({stop[m] / full[m]:.0%})"
     )
 
 

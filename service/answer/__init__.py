@@ -34,6 +34,7 @@ from service.answer.citations import (
 )
 from service.answer.fallbacks import (
     echoes_prompt,
+    echoes_so_far,
     extractive_answer,
     model_declined,
     refusal_message,
@@ -66,6 +67,7 @@ __all__ = [
     "citation_for",
     "closest_links",
     "echoes_prompt",
+    "echoes_so_far",
     "extractive_answer",
     "model_declined",
     "needs_translation",

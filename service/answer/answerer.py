@@ -16,6 +16,7 @@ from retrieval.types import Hit
 from service.answer.citations import attribute, citation_for, closest_links
 from service.answer.fallbacks import (
     echoes_prompt,
+    echoes_so_far,
     extractive_answer,
     model_declined,
     refusal_message,
@@ -291,8 +292,7 @@ class Answerer:
                     prep.timings["first_token_ms"] = (time.perf_counter() - prep.started) * 1e3
                 text += piece
                 yield piece
-                # Whole lines only: ">>>" may be the start of a Python session line in an answer.
-                if echoes_prompt(text[: text.rfind("\n") + 1]):
+                if echoes_so_far(text):
                     self.stats.generations_stopped_on_echo += 1
                     return
         finally:

@@ -31,6 +31,12 @@ def echoes_prompt(answer: str) -> bool:
     return bool(_DELIMITER_RE.search(answer))
 
 
+def echoes_so_far(partial: str) -> bool:
+    """`echoes_prompt` on the whole lines of a streamed answer so far: a trailing ">>>" may be the
+    start of a Python session line (">>> import x"), not the prompt's fence."""
+    return echoes_prompt(partial[: partial.rfind("\n") + 1])
+
+
 def strip_echo(answer: str) -> str:
     """Remove echoed prompt scaffolding; the passage text itself stays (and is attributable)."""
     return re.sub(r"\n{3,}", "\n\n", _ECHO_RE.sub("", answer)).strip()

@@ -45,10 +45,17 @@ def test_summary_counts_each_outcome() -> None:
             "echoed": True,
             "extractive": True,
             "seconds": 6.0,
+            "generate_s": 5.0,
+            "fence_s": 1.0,
         },
     ]
     text = summary(results)
     assert text.startswith(
         "cite gold 1/2 (stored run 1/2), model markers 1/2, echoed 1/2, quote fallback 1/2"
     )
+    # Only the answer that copied the prompt is timed against its first fence line.
+    assert text.endswith(
+        "1 copied the prompt: generation p50 5.0 s in full, 1.0 s to the first fence line (20%)"
+    )
+    assert "copied the prompt" not in summary(results[:1])
     assert summary([]) == "no rows"
