@@ -136,13 +136,14 @@ class OpenAICompatLLM(BaseLLM):
             async for line in resp.aiter_lines():
                 if time.monotonic() > deadline:
                     raise LLMTimeout(f"the language model did not finish within {self.timeout_s:.0f} s")
-                events += line.startswith("data:")
                 piece = _parse_sse_line(line)
                 if piece is None:
                     continue
+                events += 1
                 if piece == _DONE:
                     break
-                yield piece
+                if piece:
+                    yield piece
             if not events:  # an HTML page or a plain JSON body: not a completion stream
                 raise LLMBadResponse("the language model server answered without a completion stream")
         except httpx.HTTPError as exc:
@@ -162,7 +163,8 @@ _DONE = "\x00done"
 
 
 def _parse_sse_line(line: str) -> str | None:
-    """One `data: {...}` line of an OpenAI stream -> its text delta (None for keep-alives)."""
+    """One `data: {...}` line of an OpenAI stream -> its text delta ("" for an event without
+    text, such as the role; None for a line that is no event: a keep-alive or a blank)."""
     line = line.strip()
     if not line.startswith("data:"):
         return None
@@ -182,4 +184,4 @@ def _parse_sse_line(line: str) -> str | None:
     except (KeyError, IndexError, AttributeError) as exc:
         raise LLMBadResponse("the language model server sent a stream event without choices") from exc
     text = delta.get("content")
-    return text if isinstance(text, str) and text else None
+    return text if isinstance(text, str) else ""
