@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.facts import states_main_fact
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -46,6 +48,7 @@ class Row:
     passages: list[dict[str, Any]] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
     features: dict[str, Any] = field(default_factory=dict)  # the refusal blend's inputs
+    main_fact: bool | None = None  # the answer states the first answer_fact (eval.facts); None: not judged
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -116,6 +119,8 @@ def run(
             row.confidence = float(final.get("confidence", 0.0) or 0.0)
             row.generated = "generate_ms" in timings
             row.answer = final.get("answer", "")
+            if row.answerable and not row.refused and not row.error:
+                row.main_fact = states_main_fact(q.get("answer_facts") or [], row.answer)
             if trace.get("question") == q["question"]:
                 row.raw, row.passages, row.hits = trace["raw"], trace["passages"], trace["hits"]
                 row.features = trace["features"]
@@ -175,8 +180,9 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         f"# /ask on {name}",
         "",
         "| slice | n | unanswerable refused | answerable answered | answered cite gold | errors "
+        "| main fact stated "
         "| TTFT p50/p95 s | total p50/p95 s | retrieval p50 ms | retrieval+decide p50 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     slices = {"all": rows}
     for lang in sorted({r.lang for r in rows}):
@@ -190,10 +196,11 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
         total = [r.total_ms / 1e3 for r in rs]
         retrieval = [r.retrieval_ms for r in rs]
         decide = [r.decide_ms for r in rs]
+        graded = [r.main_fact for r in answered if r.main_fact is not None]
         lines.append(
             f"| {sname} | {len(rs)} | {_pct(sum(r.refused for r in una), len(una))} "
             f"| {_pct(len(answered), len(ans))} | {_pct(sum(r.cited_gold for r in answered), len(answered))} "
-            f"| {sum(bool(r.error) for r in rs)} "
+            f"| {sum(bool(r.error) for r in rs)} | {_pct(sum(graded), len(graded))} "
             f"| {percentile(ttft, 50):.1f} / {percentile(ttft, 95):.1f} "
             f"| {percentile(total, 50):.1f} / {percentile(total, 95):.1f} "
             f"| {percentile(retrieval, 50):.0f} | {percentile(decide, 50):.0f} |"
@@ -206,7 +213,9 @@ def table(name: str, rows: list[Row], stats: dict[str, Any]) -> str:
     lines += [
         "",
         "TTFT is over questions that reached the model; total time is over all questions (refusals "
-        "skip the model).",
+        "skip the model). Main fact stated: answered items whose answer contains the first of the "
+        "item's `answer_facts`, graded lexically by eval/facts.py (its technical tokens verbatim, half "
+        "of its other words; a fact in another language on its tokens alone, else not graded).",
         "",
         f"Citation attribution (of {n} generated answers kept): the model wrote a valid [n] itself in "
         f"{share('answers_with_markers')}; at least one sentence attributed by overlap in "

@@ -26,22 +26,24 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from eval.facts import states_main_fact
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def load_rows(rows_path: Path, questions_path: Path, only: set[str]) -> list[dict[str, Any]]:
-    """Stored rows that reached the model, joined with their question text."""
-    from eval.retrieval import load_questions
-
-    questions = {q.id: q.question for q in load_questions(questions_path)}
+    """Stored rows that reached the model, joined with their question text and key facts."""
+    lines = questions_path.read_text(encoding="utf-8").splitlines()
+    questions = {q["id"]: q for q in (json.loads(line) for line in lines if line.strip())}
     rows = []
     for line in rows_path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         row = json.loads(line)
         if row.get("generated") and row.get("passages") and (not only or row["id"] in only):
-            row["question"] = questions[row["id"]]
+            row["question"] = questions[row["id"]]["question"]
+            row["answer_facts"] = questions[row["id"]].get("answer_facts") or []
             rows.append(row)
     return rows
 
@@ -119,6 +121,7 @@ async def replay(
                 "fence_s": fence,
                 "raw": raw,
                 "answer": answer.answer,
+                "main_fact": states_main_fact(row.get("answer_facts") or [], answer.answer),
             }
             out.append(result)
             flag = "G" if result["cited_gold"] else "a"
@@ -141,8 +144,10 @@ def summary(results: list[dict[str, Any]]) -> str:
     def count(key: str) -> str:
         return f"{sum(r[key] for r in results)}/{n}"
 
+    graded = [r["main_fact"] for r in results if r.get("main_fact") is not None]
     return (
         f"cite gold {count('cited_gold')} (stored run {count('stored_cited_gold')}), "
+        f"main fact stated {sum(graded)}/{len(graded)} (eval.facts), "
         f"model markers {count('markers')}, echoed {count('echoed')}, quote fallback {count('extractive')}, "
         f"declined {count('declined')}, p50 {secs[n // 2]:.1f} s per answer "
         f"(first token {ttft[n // 2]:.1f} s)" + _early_stop(results)

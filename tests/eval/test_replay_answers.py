@@ -37,7 +37,14 @@ def test_only_rows_that_reached_the_model_are_replayed(tmp_path: Path) -> None:
 def test_summary_counts_each_outcome() -> None:
     base = {"markers": False, "echoed": False, "extractive": False, "declined": False, "ttft": 1.0}
     results = [
-        {**base, "cited_gold": True, "stored_cited_gold": False, "markers": True, "seconds": 4.0},
+        {
+            **base,
+            "cited_gold": True,
+            "stored_cited_gold": False,
+            "markers": True,
+            "seconds": 4.0,
+            "main_fact": True,
+        },
         {
             **base,
             "cited_gold": False,
@@ -47,11 +54,13 @@ def test_summary_counts_each_outcome() -> None:
             "seconds": 6.0,
             "generate_s": 5.0,
             "fence_s": 1.0,
+            "main_fact": None,  # not judged: left out of the count
         },
     ]
     text = summary(results)
     assert text.startswith(
-        "cite gold 1/2 (stored run 1/2), model markers 1/2, echoed 1/2, quote fallback 1/2"
+        "cite gold 1/2 (stored run 1/2), main fact stated 1/1 (eval.facts), model markers 1/2, "
+        "echoed 1/2, quote fallback 1/2"
     )
     # Only the answer that copied the prompt is timed against its first fence line.
     assert text.endswith(
