@@ -10,6 +10,9 @@ reranker training or a data directory:
     python -m eval.replay_answers --rows eval/results/answers-pydantic.jsonl \\
         --questions ../shared/eval/pydantic/questions.jsonl --base-url http://127.0.0.1:8081/v1
 
+`--quotes-only` needs no model: it answers every stored row with the quote fallback and grades
+it (main key fact, gold quote), to compare ways of choosing quotes.
+
 Only questions the stored run answered are replayed (refusal is decided before the model).
 Prints one line per question and a summary: cite gold, answers whose own [n] markers survived,
 echoed passages, quote fallbacks, p50 seconds per answer and to the first token.
@@ -44,8 +47,66 @@ def load_rows(rows_path: Path, questions_path: Path, only: set[str]) -> list[dic
         if row.get("generated") and row.get("passages") and (not only or row["id"] in only):
             row["question"] = questions[row["id"]]["question"]
             row["answer_facts"] = questions[row["id"]].get("answer_facts") or []
+            row["gold_quotes"] = questions[row["id"]].get("gold_quotes") or []
             rows.append(row)
     return rows
+
+
+def _default_embedder() -> Any:
+    """The service's default embedder: attribution of Chinese answers over English passages, and
+    the choice of Chinese questions' quotes, use it."""
+    from retrieval.embedders import create_embedder
+    from service.settings import Settings
+
+    return create_embedder(Settings.model_fields["embedding_model"].default)
+
+
+def stored_passages(row: dict[str, Any]) -> list[Any]:
+    """The passages a stored row's model was given, as the answer path's `Passage`s."""
+    from retrieval.types import Hit
+    from service.answer import Passage
+
+    return [
+        Passage(
+            n=p["n"],
+            hit=Hit(
+                id=f"{p['path']}#{p['n']}",
+                score=1.0,
+                path=p["path"],
+                url="",
+                title=p["title"],
+                breadcrumb="",
+                text=p.get("hit_text", p["text"]),
+                source_type="doc",
+            ),
+            text=p["text"],
+        )
+        for p in row["passages"]
+    ]
+
+
+def quotes_only(rows: list[dict[str, Any]]) -> str:
+    """No model: every row answered with the quote fallback (`extractive_answer`), graded for the
+    main key fact and for quoting a gold quote (its first 60 characters, whitespace flattened)."""
+    from service.answer.fallbacks import extractive_answer
+
+    embedder = _default_embedder()
+    graded: list[bool] = []
+    gold = lengths = 0
+    answerable = [r for r in rows if r.get("answerable", True)]
+    for row in answerable:
+        text = extractive_answer(row["question"], stored_passages(row), embedder=embedder)
+        lengths += len(text)
+        flat = " ".join(text.split())
+        gold += any(" ".join(q.split())[:60] in flat for q in row.get("gold_quotes") or [])
+        main = states_main_fact(row.get("answer_facts") or [], text)
+        if main is not None:
+            graded.append(main)
+    n = len(answerable)
+    return (
+        f"quotes only: main fact stated {sum(graded)}/{len(graded)} (eval.facts), a gold quote quoted "
+        f"{gold}/{n}, mean answer {lengths / max(n, 1):.0f} characters"
+    )
 
 
 async def replay(
@@ -53,14 +114,10 @@ async def replay(
 ) -> list[dict[str, Any]]:
     import httpx
 
-    from retrieval.embedders import create_embedder
-    from retrieval.types import Hit
-    from service.answer import Answerer, Passage, Prepared, build_prompt, echoes_so_far
+    from service.answer import Answerer, Prepared, build_prompt, echoes_so_far
     from service.llm.openai_compat import OpenAICompatLLM
-    from service.settings import Settings
 
-    # The service's default embedder: attribution of Chinese answers over English passages uses it.
-    embedder = create_embedder(Settings.model_fields["embedding_model"].default)
+    embedder = _default_embedder()
     out = []
     async with httpx.AsyncClient() as client:
         llm = OpenAICompatLLM(client, base_url=base_url, model=model, timeout_s=600)
@@ -69,23 +126,7 @@ async def replay(
             SimpleNamespace(embedder=embedder, store=None, reranker=None), llm, max_tokens=max_tokens
         )
         for i, row in enumerate(rows, 1):
-            passages = [
-                Passage(
-                    n=p["n"],
-                    hit=Hit(
-                        id=f"{p['path']}#{p['n']}",
-                        score=1.0,
-                        path=p["path"],
-                        url="",
-                        title=p["title"],
-                        breadcrumb="",
-                        text=p.get("hit_text", p["text"]),
-                        source_type="doc",
-                    ),
-                    text=p["text"],
-                )
-                for p in row["passages"]
-            ]
+            passages = stored_passages(row)
             prep = Prepared.given(row["question"], passages)
             t0 = time.perf_counter()
             pieces: list[str] = []
@@ -173,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=Path, required=True, help="an eval.answers .jsonl")
     ap.add_argument("--questions", type=Path, required=True)
+    ap.add_argument("--base-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8081/v1")
     ap.add_argument(
-        "--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8081/v1"
+        "--quotes-only", action="store_true", help="no model: grade the quote fallback on every row"
     )
     ap.add_argument("--model", default="local")
     ap.add_argument("--project", default="", help="name shown in the prompt (default: from --rows)")
@@ -186,6 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = load_rows(args.rows, args.questions, {s for s in args.only.split(",") if s})
     if args.limit:
         rows = rows[: args.limit]
+    if args.quotes_only:
+        print(quotes_only(rows))
+        return 0
+    if not args.base_url:
+        ap.error("--base-url is required unless --quotes-only")
     project = args.project or args.rows.stem.removeprefix("answers-")
     results = asyncio.run(replay(rows, project, args.base_url, args.model, args.max_tokens))
     if args.out:

@@ -188,15 +188,26 @@ def best_quote(
     *,
     limit: int = QUOTE_CHARS,
     embedder: BaseEmbedder | None = None,
+    following: int = 0,
 ) -> str:
     """A verbatim sentence of the passage: the one sharing most terms with the answer
     sentences that cite it (the first prose sentence when there is no support), or with an
     embedder the one closest to them in meaning. Sentences are read across wrapped lines, so a
-    quote may hold the passage's own line break."""
+    quote may hold the passage's own line break. With `following`, up to that many prose
+    sentences that come right after it are quoted too (each within `limit`)."""
     flat = _unwrap(passage_text)
     quote = _best_sentence(flat, support, limit, embedder)
     at = flat.find(quote)  # the same span of the passage, line breaks and all
-    return passage_text[at : at + len(quote)] if at >= 0 else quote
+    if at < 0:
+        return quote
+    end = at + len(quote)
+    for _ in range(following):
+        nxt = next((s for s in split_sentences(flat[end:]) if s.strip()), "")
+        body = nxt.strip().lstrip("-*> ").strip()
+        if not body or not _quotable(body) or len(body) > limit:
+            break
+        end = flat.find(body, end) + len(body)
+    return passage_text[at:end]
 
 
 def _best_sentence(

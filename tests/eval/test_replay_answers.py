@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from eval.replay_answers import load_rows, summary
+from eval.replay_answers import load_rows, quotes_only, summary
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:
@@ -68,3 +68,37 @@ def test_summary_counts_each_outcome() -> None:
     )
     assert "copied the prompt" not in summary(results[:1])
     assert summary([]) == "no rows"
+
+
+def test_quotes_only_grades_the_quote_fallback_without_a_model(tmp_path: Path) -> None:
+    text = "Aliases are used for validation by default. Set validate_by_name=True to accept names too."
+    passage = {"n": 1, "path": "docs/alias.md", "title": "Alias", "text": text}
+    rows = _jsonl(
+        tmp_path / "answers-demo.jsonl",
+        [
+            {"id": f"q{i}", "lang": "en", "generated": True, "passages": [passage], "gold_paths": []}
+            for i in (1, 2)
+        ],
+    )
+    facts = ["Set validate_by_name=True to accept the field name"]
+    questions = _jsonl(
+        tmp_path / "q.jsonl",
+        [
+            # The quote starts at "Aliases ..." and runs on into the sentence that holds the fact.
+            {
+                "id": "q1",
+                "question": "Are aliases used by default?",
+                "answer_facts": facts,
+                "gold_quotes": ["Set validate_by_name=True"],
+            },
+            {
+                "id": "q2",
+                "question": "Something else?",
+                "answer_facts": ["Use `populate_by_name`"],
+                "gold_quotes": ["populate_by_name"],
+            },
+        ],
+    )
+    assert quotes_only(load_rows(rows, questions, set())).startswith(
+        "quotes only: main fact stated 1/2 (eval.facts), a gold quote quoted 1/2"
+    )

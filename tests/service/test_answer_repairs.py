@@ -104,11 +104,12 @@ def test_english_question_is_never_translated(app_and_llm) -> None:  # noqa: ANN
 @pytest.mark.parametrize(
     ("question", "reply", "quote"),
     [
-        (RESTATED, f"[1] {RESTATED}", "widgetlib needs Python 3.10 or newer."),
-        (DECLINED_Q, DECLINED, "widgetlib needs Python 3.10 or newer."),
+        # The best-matching sentence and the one after it (the last one has none after it).
+        (RESTATED, f"[1] {RESTATED}", "widgetlib needs Python 3.10 or newer. Install it with pip."),
+        (DECLINED_Q, DECLINED, "widgetlib needs Python 3.10 or newer. Install it with pip."),
         (ECHO_Q, ECHO, "Install it with pip."),
-        (ECHO_ZH_Q, ECHO, "widgetlib needs Python 3.10 or newer."),
-        (MARKERS_Q, "[1] [1]", "widgetlib needs Python 3.10 or newer."),
+        (ECHO_ZH_Q, ECHO, "widgetlib needs Python 3.10 or newer. Install it with pip."),
+        (MARKERS_Q, "[1] [1]", "widgetlib needs Python 3.10 or newer. Install it with pip."),
     ],
     ids=["restated", "declined", "echo", "echo-zh-not-translated", "markers-only"],
 )
@@ -140,8 +141,10 @@ def test_quotes_instead_of_an_answer_are_chosen_by_meaning(embedder: BaseEmbedde
     passages = select_passages([hit])
     question = "服务器一直没有响应的时候，客户端会等待多少秒？"
     by_meaning = extractive_answer(question, passages, embedder=embedder)
-    assert "gives up after 42 seconds" in by_meaning
-    assert "42 seconds" not in extractive_answer(question, passages)  # by shared words: none
+    # The quote starts at the chosen sentence (the one after it follows).
+    assert '- [1] "The client gives up after 42 seconds' in by_meaning
+    by_words = extractive_answer(question, passages)  # shared words: none, so the first sentence
+    assert '- [1] "Install widgetlib with pip. The client' in by_words
 
 
 def test_generation_stops_at_the_first_echoed_fence(app_and_llm) -> None:  # noqa: ANN001
@@ -168,3 +171,23 @@ def test_generation_stops_at_the_first_echoed_fence(app_and_llm) -> None:  # noq
     answer = client.post("/ask", json={"project": "widgetlib", "question": SESSION_Q}).json()["answer"]
     assert ">>> widgetlib.run()" in answer and "3.10" in answer
     assert stats.generations_stopped_on_echo == before + 2
+
+
+def test_quote_runs_on_into_the_next_prose_sentence_only() -> None:
+    """A quote is the best sentence and the prose sentence right after it, verbatim; it stops at
+    a heading or table row, and a code block removed from the prose never joins two sentences."""
+    from service.answer.citations import best_quote
+
+    text = "Aliases are used by default. Set validate_by_name=True to accept names.\n\n## Next\n"
+    assert best_quote(text, ["aliases default"], following=1) == (
+        "Aliases are used by default. Set validate_by_name=True to accept names."
+    )
+    assert best_quote(text, ["accept names"], following=1) == "Set validate_by_name=True to accept names."
+    assert best_quote(text, ["aliases default"]) == "Aliases are used by default."
+    fenced = "Install it like this.\n```bash\npip install widgetlib\n```\nThen import widgetlib in code."
+    hit = Hit(
+        id="f", score=1.0, path="docs/f.md", url="", title="F", breadcrumb="", text=fenced, source_type="doc"
+    )
+    answer = extractive_answer("How do I install it?", select_passages([hit]))
+    quoted = answer.split('"')[1]
+    assert quoted in fenced and "```" not in quoted
