@@ -4,8 +4,9 @@
   (`chat.postMessage` on `SLACK_API_BASE`); follow-ups in the thread keep the conversation.
 - `/ask how do I ...`: acknowledged at once (Slack allows 3 s), the answer goes to the
   command's `response_url` when ready.
-- Bolt verifies `X-Slack-Signature` with `SLACK_SIGNING_SECRET` and refuses anything older than
-  5 minutes with 401; it answers `url_verification` challenges itself.
+- `X-Slack-Signature` is checked with `SLACK_SIGNING_SECRET` (slack-sdk's verifier, as Bolt does)
+  and anything older than 5 minutes is refused with 401; Bolt answers `url_verification`
+  challenges itself. A signed body Bolt cannot read is a 400, never a 500.
 
 Slack app setup: Event Subscriptions and the `/ask` command both point at
 `https://HOST/slack/events`; bot scopes `app_mentions:read`, `chat:write`, `commands`.
@@ -23,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from service.bridges.base import ask, error_answer
@@ -140,8 +142,16 @@ async def slack_events(request: Request) -> Response:
     if handler is None:
         msg = "the Slack bridge is off: set SLACK_SIGNING_SECRET (and SLACK_BOT_TOKEN, SLACK_PROJECT)"
         return JSONResponse(error_body(msg, 503), status_code=503)
-    response = await handler.handle(request)
-    if response.status_code == 401:  # Bolt's own body is terse; keep the service's error shape
+    body = await request.body()
+    verifier = SignatureVerifier(request.app.state.settings.slack_signing_secret)
+    if not verifier.is_valid_request(body, dict(request.headers)):
         msg = "invalid or stale Slack request signature (checked with SLACK_SIGNING_SECRET)"
         return JSONResponse(error_body(msg, 401), status_code=401)
-    return response
+    try:
+        return await handler.handle(request)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        # Bolt reads a payload assuming Slack's shapes (a bare `null`, or a field holding a list
+        # where Slack sends an object, raised here); our listeners' own errors never get here.
+        log.warning("unreadable Slack request: %r", exc)
+        msg = f"malformed Slack request: not in the shape Slack sends ({type(exc).__name__}: {exc})"
+        return JSONResponse(error_body(msg[:300], 400), status_code=400)

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from _fuzz import JSON, mutated
 from _wire import CannedAnswerer, RecordingServer, citation, live_app, recording_server
+from hypothesis import HealthCheck, given, settings
 from nacl.signing import SigningKey
 
 from retrieval.embedders import BaseEmbedder
@@ -214,3 +216,15 @@ def test_discord_register_cli_without_token_fails_clearly(
     monkeypatch.setenv("DISCORD_APP_ID", APP_ID)
     assert cli_main(["discord-register"]) == 2
     assert "DISCORD_BOT_TOKEN" in capsys.readouterr().err
+
+
+@given(payload=mutated(_command("How do I add a background task?")) | mutated({"type": 1}) | JSON)
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_signed_but_malformed_interactions_never_cause_a_server_error(
+    discord_env: DiscordEnv,
+    payload,  # noqa: ANN001
+) -> None:
+    # Signed correctly, so the bridge parses what a buggy or hostile client could send.
+    r = discord_env.post(payload)  # type: ignore[arg-type]
+    assert r.status_code < 500, (r.status_code, r.text[:300], payload)
+    assert "Traceback" not in r.text

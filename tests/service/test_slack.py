@@ -16,7 +16,9 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from _fuzz import JSON, mutated
 from _wire import CannedAnswerer, RecordingServer, citation, live_app, recording_server
+from hypothesis import HealthCheck, given, settings
 
 from retrieval.embedders import BaseEmbedder
 from service.bridges.format import slack_text
@@ -278,3 +280,33 @@ def test_clean_question_and_escaping() -> None:
     text = slack_text(hostile, "demo")
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text  # no @channel ping from model output
     assert "javascript:" not in text.split("*Sources*")[1]  # unsafe URLs are not linked
+
+
+_SLASH_FIELDS = {
+    "command": "/ask",
+    "text": "How do I enable CORS?",
+    "user_id": "U1",
+    "channel_id": "C1",
+    "team_id": "T1",
+    "response_url": "http://127.0.0.1:9/commands/T1/123/hook",  # nothing listens: the post fails
+    "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+}
+
+
+@given(
+    event=mutated(json.loads(_mention("<@UBOT> How do I enable CORS?", "1700000000.000100")))
+    | mutated({"type": "url_verification", "challenge": "abc"})
+    | JSON,
+    form=mutated(_SLASH_FIELDS),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_signed_but_malformed_requests_never_cause_a_server_error(slack_env: SlackEnv, event, form) -> None:  # noqa: ANN001
+    # Signed correctly, so the bridge parses what a buggy or hostile client could send.
+    flat = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in form.items()}
+    for body, content_type in (
+        (json.dumps(event).encode(), "application/json"),
+        (urlencode(flat).encode(), "application/x-www-form-urlencoded"),
+    ):
+        r = slack_env.post(body, content_type)
+        assert r.status_code < 500, (r.status_code, r.text[:300], body[:300])
+        assert "Traceback" not in r.text
