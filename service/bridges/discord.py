@@ -58,7 +58,8 @@ def verify_signature(public_key_hex: str, signature_hex: str, timestamp: str, bo
 
 
 def _option(data: dict[str, Any], name: str) -> str:
-    for opt in data.get("options") or []:
+    options = data.get("options")
+    for opt in options if isinstance(options, list) else []:
         if isinstance(opt, dict) and opt.get("name") == name:
             return str(opt.get("value", ""))
     return ""
@@ -113,11 +114,12 @@ async def discord_interactions(request: Request, background: BackgroundTasks) ->
         return JSONResponse({"type": PONG})
     if kind != APPLICATION_COMMAND:
         return JSONResponse(_message("This bot only answers the `/ask` command.", ephemeral=True))
-    data = interaction.get("data") or {}
+    data = interaction.get("data")
+    data = data if isinstance(data, dict) else {}  # a signed but malformed interaction
     if data.get("name") != "ask":
         return JSONResponse(_message(f"Unknown command `/{data.get('name')}`.", ephemeral=True))
     question = _option(data, "question").strip()
-    if not question or "token" not in interaction:
+    if not question or not isinstance(interaction.get("token"), str):
         return JSONResponse(_message("Usage: `/ask question: how do I ...?`", ephemeral=True))
     background.add_task(send_answer, request.app, settings, interaction, question[:2000])
     return JSONResponse({"type": DEFERRED_CHANNEL_MESSAGE})

@@ -14,6 +14,7 @@ Slack app setup: Event Subscriptions and the `/ask` command both point at
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import OrderedDict
@@ -136,6 +137,25 @@ def _handler(request: Request) -> AsyncSlackRequestHandler | None:
     return handler  # type: ignore[no-any-return]
 
 
+def shape_problem(body: bytes, content_type: str) -> str | None:
+    """What in a signed body Bolt would trip over, or None. Bolt reads Slack's payloads without
+    checking their shapes (a bare `null`, or `"event": null`, raised inside it: a 500)."""
+    if not content_type.startswith("application/json"):
+        return None  # a slash command's form fields: strings, which Bolt reads safely
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "the body is not valid JSON"
+    if not isinstance(payload, dict):
+        return "a Slack event must be a JSON object"
+    if "event" in payload and not isinstance(payload["event"], dict):
+        return "`event` must be an object"
+    auths = payload.get("authorizations")
+    if auths is not None and not (isinstance(auths, list) and all(isinstance(a, dict) for a in auths)):
+        return "`authorizations` must be a list of objects"
+    return None
+
+
 @router.post("/slack/events", include_in_schema=False)
 async def slack_events(request: Request) -> Response:
     handler = _handler(request)
@@ -147,6 +167,9 @@ async def slack_events(request: Request) -> Response:
     if not verifier.is_valid_request(body, dict(request.headers)):
         msg = "invalid or stale Slack request signature (checked with SLACK_SIGNING_SECRET)"
         return JSONResponse(error_body(msg, 401), status_code=401)
+    problem = shape_problem(body, request.headers.get("content-type", ""))
+    if problem:
+        return JSONResponse(error_body(f"malformed Slack request: {problem}", 400), status_code=400)
     try:
         return await handler.handle(request)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:

@@ -228,3 +228,11 @@ def test_signed_but_malformed_interactions_never_cause_a_server_error(
     r = discord_env.post(payload)  # type: ignore[arg-type]
     assert r.status_code < 500, (r.status_code, r.text[:300], payload)
     assert "Traceback" not in r.text
+
+
+def test_command_whose_data_is_not_an_object_gets_usage(discord_env: DiscordEnv) -> None:
+    # Found by the fuzz test below: `"data": 1` was a 500.
+    for data in (1, "ask", [], {"name": "ask", "options": 7}):
+        r = discord_env.post({**_command("How?"), "data": data})
+        assert r.status_code == 200 and r.json()["data"]["flags"] == 64
+    assert discord_env.answerer.calls == []
