@@ -50,7 +50,9 @@ def create_app(settings: Settings | None = None, *, components: Components | Non
             if owned:
                 comps.close()
 
-    app = FastAPI(title="ossqa", version="0.1.0", lifespan=lifespan)
+    # Every route takes a few KB at most (a 2,000-character question, a Slack event): the
+    # limit keeps a client from making the server buffer an arbitrarily large body.
+    app = FastAPI(title="ossqa", version="0.1.0", lifespan=lifespan, max_body_size=settings.max_body_bytes)
     app.state.settings = settings
     install_error_handlers(app)
     for module in (health, search, projects, admin, ask):

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     rate_limit_per_min: int = Field(
         60, ge=0, description="Requests per minute per client on public routes (0 = off)"
     )
+    max_body_bytes: int = Field(
+        1_048_576,
+        ge=65_536,
+        description="Largest request body accepted, in bytes; larger ones get 413 before they are read whole",
+    )
 
     # Bridges
     slack_signing_secret: str = Field("", description="Slack app signing secret")

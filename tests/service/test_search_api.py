@@ -115,3 +115,16 @@ def test_health_names_the_remote_answer_model_without_its_url(
         components.close()
     assert r.json()["answer_model"] == {"backend": "remote", "model": "qwen-7b"}
     assert "secret" not in r.text
+
+
+def test_oversized_body_is_413_before_it_is_read(settings: Settings, embedder) -> None:  # noqa: ANN001
+    small = settings.model_copy(update={"max_body_bytes": 65_536})
+    components = build_components(small, embedder=embedder)
+    try:
+        with TestClient(create_app(small, components=components)) as c:
+            big = c.post("/search", json={"project": "demo", "query": "x" * 70_000})
+            fits = c.post("/search", json={"project": "demo", "query": "x" * 3_000})
+    finally:
+        components.close()
+    assert big.status_code == 413
+    assert fits.status_code == 422 and "2000 characters" in fits.json()["error"]  # read, then judged
