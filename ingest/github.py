@@ -187,15 +187,21 @@ def _html_url(rec: dict[str, Any]) -> str:
     return ""
 
 
+def _count(value: Any) -> int | None:
+    """A count as GitHub writes it (an integer), else None: a hand-edited export can hold
+    anything here, and one odd value must not sink the whole file."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _score(item: dict[str, Any]) -> int:
     """Upvotes (discussions) or positive reactions (REST and GraphQL)."""
-    if isinstance(item.get("upvoteCount"), int):
-        return int(item["upvoteCount"])
+    upvotes = _count(item.get("upvoteCount"))
+    if upvotes is not None:
+        return upvotes
     reactions = item.get("reactions")
     if isinstance(reactions, dict):
-        if isinstance(reactions.get("totalCount"), int):
-            return int(reactions["totalCount"])
-        return sum(int(reactions.get(k) or 0) for k in _POSITIVE)
+        total = _count(reactions.get("totalCount"))
+        return total if total is not None else sum(_count(reactions.get(k)) or 0 for k in _POSITIVE)
     return 0
 
 

@@ -3,12 +3,16 @@ served through httpx.MockTransport, and over a loopback port for the CLI)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import httpx
 import pytest
 from fake_github import FIXTURES, TOKEN, FakeGitHub
+from fuzzing import mutated
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ingest.errors import SourceError
 from ingest.github import GitHubError, demote_headings, fetch_github, load_export, write_export
@@ -268,3 +272,46 @@ def test_cli_fetch_github_without_token_or_bad_repo(
     assert main(["fetch-github", "acme", "--out", str(tmp_path / "x.json")]) == 2
     assert "OWNER/REPO" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+@functools.cache
+def _fetched_records() -> tuple[str, ...]:
+    return tuple(json.dumps(r) for r in fetch(FakeGitHub()))
+
+
+@given(data=st.data())
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_any_mangled_record_is_skipped_or_read_never_an_error(tmp_path: Path, data: st.DataObject) -> None:
+    # Real exports from the recorded API, each record with fields dropped, retyped or nested
+    # wrongly: the reader keeps what it can and reports the rest, one record at a time.
+    records = [data.draw(mutated(json.loads(r))) for r in _fetched_records()]
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(records), encoding="utf-8")
+    items = load_export(path)
+    assert len(items) <= len(records)
+    for item in items:
+        assert isinstance(item, Document | Skipped)
+        if isinstance(item, Document):
+            assert (
+                item.title.strip()
+                and item.text.strip()
+                and item.path.split("/")[0] in ("issues", "discussions")
+            )
+        else:
+            assert item.reason
+
+
+def test_odd_reaction_counts_do_not_sink_the_export(tmp_path: Path) -> None:
+    # Found by the test above: a list or 1e999 where GitHub writes a count raised TypeError /
+    # OverflowError, and the whole file was lost.
+    comment = {"body": "Use `--reload`.", "user": {"login": "ada"}, "reactions": {"+1": [1], "heart": 1e999}}
+    issue = {"number": 5, "title": "Reload", "body": "How?", "comments": [comment], "updated_at": "2026-01"}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([issue]), encoding="utf-8")
+    [doc] = load_export(path)
+    assert isinstance(doc, Document) and "Use `--reload`." in doc.text

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from _fuzz import JSON, mutated
 from _wire import CannedAnswerer, RecordingServer, citation, live_app, recording_server
+from fuzzing import JSON, mutated
 from hypothesis import HealthCheck, given, settings
 from nacl.signing import SigningKey
 

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from _fuzz import JSON, mutated
 from _wire import CannedAnswerer, RecordingServer, citation, live_app, recording_server
+from fuzzing import JSON, mutated
 from hypothesis import HealthCheck, given, settings
 
 from retrieval.embedders import BaseEmbedder
