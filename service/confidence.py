@@ -7,7 +7,7 @@ Which score and threshold are used:
    `reranker.threshold(project)`;
 2. otherwise (the default) the fallback below, which needs no trained model. It is the default
    because it separates real answerable from unanswerable questions better: AUROC 0.76-0.86 on
-   the public sets against 0.60-0.72 for the reranker, whose threshold is fitted against far
+   the public sets against 0.60-0.77 for the reranker, whose threshold is fitted against far
    off-topic questions and lets near-topic ones through (eval/results/rerank.md). The blend is
    - `cos`: max cosine of the question with the top passages (the dense embedder, cross-lingual),
    - `cover`: IDF-weighted share of the question's terms found in the top passages,
