@@ -19,6 +19,7 @@ import logging
 import re
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -141,7 +142,11 @@ def shape_problem(body: bytes, content_type: str) -> str | None:
     """What in a signed body Bolt would trip over, or None. Bolt reads Slack's payloads without
     checking their shapes (a bare `null`, or `"event": null`, raised inside it: a 500)."""
     if not content_type.startswith("application/json"):
-        return None  # a slash command's form fields: strings, which Bolt reads safely
+        # A slash command's form fields are strings, which Bolt reads safely; a `payload`
+        # field is an interactive component's JSON (buttons, modals), which this bot has none of.
+        if "payload" in parse_qs(body.decode("utf-8", "replace")):
+            return "interactive payloads are not used by this bot (it has no buttons or modals)"
+        return None
     try:
         payload = json.loads(body)
     except ValueError:

@@ -297,7 +297,8 @@ _SLASH_FIELDS = {
     event=mutated(json.loads(_mention("<@UBOT> How do I enable CORS?", "1700000000.000100")))
     | mutated({"type": "url_verification", "challenge": "abc"})
     | JSON,
-    form=mutated(_SLASH_FIELDS),
+    form=mutated(_SLASH_FIELDS)
+    | mutated({"payload": {"type": "block_actions", "actions": [{"value": "x"}]}}),
 )
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_signed_but_malformed_requests_never_cause_a_server_error(slack_env: SlackEnv, event, form) -> None:  # noqa: ANN001
@@ -320,5 +321,13 @@ def test_signed_but_malformed_requests_never_cause_a_server_error(slack_env: Sla
 def test_signed_bodies_bolt_cannot_read_are_400(slack_env: SlackEnv, body: bytes) -> None:
     # Found by the fuzz test below: each was a 500 from inside Bolt.
     r = slack_env.post(body, "application/json")
+    assert r.status_code == 400 and "malformed Slack request" in r.json()["error"]
+    assert slack_env.answerer.calls == []
+
+
+def test_signed_interactive_payload_is_400(slack_env: SlackEnv) -> None:
+    # This bot has no buttons or modals; a block_actions payload with `actions: 5` was a 500.
+    body = urlencode({"payload": json.dumps({"type": "block_actions", "actions": 5})}).encode()
+    r = slack_env.post(body, "application/x-www-form-urlencoded")
     assert r.status_code == 400 and "malformed Slack request" in r.json()["error"]
     assert slack_env.answerer.calls == []
