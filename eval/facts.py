@@ -82,10 +82,6 @@ def grade_fact(fact: str, answer: str) -> FactGrade:
     )
 
 
-def grade_answer(facts: Sequence[str], answer: str) -> list[FactGrade]:
-    return [grade_fact(f, answer) for f in facts]
-
-
 def states_main_fact(facts: Sequence[str], answer: str) -> bool | None:
     """Whether the answer states the first (main) key fact; None when it cannot be judged."""
     if not facts:
