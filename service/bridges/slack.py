@@ -4,8 +4,8 @@
   (`chat.postMessage` on `SLACK_API_BASE`); follow-ups in the thread keep the conversation.
 - `/ask how do I ...`: acknowledged at once (Slack allows 3 s), the answer goes to the
   command's `response_url` when ready.
-- `X-Slack-Signature` is checked with `SLACK_SIGNING_SECRET` (slack-sdk's verifier, as Bolt does)
-  and anything older than 5 minutes is refused with 401; Bolt answers `url_verification`
+- `X-Slack-Signature` is checked here with `SLACK_SIGNING_SECRET` (slack-sdk's verifier, the one
+  Bolt would use) and anything older than 5 minutes is refused with 401; Bolt answers `url_verification`
   challenges itself. A signed body Bolt cannot read is a 400, never a 500.
 
 Slack app setup: Event Subscriptions and the `/ask` command both point at
@@ -79,6 +79,9 @@ def build_bolt_app(app: FastAPI, settings: Settings) -> AsyncApp:
         kwargs["authorize"] = authorize
     bolt = AsyncApp(
         signing_secret=settings.slack_signing_secret,
+        # slack_events checks the signature before Bolt sees the body (and before the shape
+        # checks), with the same slack-sdk verifier and 5-minute rule: not twice.
+        request_verification_enabled=False,
         client=client,
         process_before_response=False,  # ack first, answer after
         **kwargs,
@@ -178,8 +181,9 @@ async def slack_events(request: Request) -> Response:
     try:
         return await handler.handle(request)
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-        # Bolt reads a payload assuming Slack's shapes (a bare `null`, or a field holding a list
-        # where Slack sends an object, raised here); our listeners' own errors never get here.
+        # Bolt reads a payload assuming Slack's shapes; the checks above catch the common
+        # ones, and any other field of the wrong type (a `token` holding an object) raises
+        # here. Our listeners' own errors never get here: Bolt handles those itself.
         log.warning("unreadable Slack request: %r", exc)
         msg = f"malformed Slack request: not in the shape Slack sends ({type(exc).__name__}: {exc})"
         return JSONResponse(error_body(msg[:300], 400), status_code=400)
