@@ -64,3 +64,12 @@ def record_ingest(data_dir: Path, project: str, summary: dict[str, Any], documen
         "documents": documents,
     }
     _write(Path(data_dir), manifest)
+
+
+def forget_project(data_dir: Path, project: str) -> bool:
+    """Drop a project's entry; False when it had none."""
+    manifest = read_manifest(data_dir)
+    if manifest.get("projects", {}).pop(project, None) is None:
+        return False
+    _write(Path(data_dir), manifest)
+    return True

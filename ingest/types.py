@@ -10,6 +10,11 @@ from typing import Literal
 SourceType = Literal["doc", "discussion", "issue"]
 SOURCE_TYPES: tuple[str, ...] = ("doc", "discussion", "issue")
 
+# A project name is a URL path segment (/projects/{project}) and a folder name under
+# OSSQA_DATA_DIR/models, so the API and the CLI accept the same, safe set.
+PROJECT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+PROJECT_MAX_CHARS = 100
+
 # Fixed namespace so point ids are the same on every machine and every run.
 _ID_NAMESPACE = uuid.UUID("6f1d5b1e-2a4e-4d8a-9d3c-0b8f6a1c2e7d")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
+from ingest.types import PROJECT_MAX_CHARS, PROJECT_PATTERN
 from retrieval.rerank.training.bases import BASES
 
 # Models come from packages on disk; never try a model hub (fails offline and air-gapped).
@@ -26,6 +28,16 @@ def _settings(**overrides: object):  # noqa: ANN202
     except ValidationError as exc:  # a bad value in the environment or .env: say which, no traceback
         lines = [f"  {'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
         raise SystemExit("error: invalid setting(s)\n" + "\n".join(lines)) from None
+
+
+def project_name(value: str) -> str:
+    """The names the API accepts: a project ingested under another name could never be queried."""
+    if len(value) > PROJECT_MAX_CHARS or not re.match(PROJECT_PATTERN, value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use letters, digits, '_', '.' and '-', starting with a letter or digit "
+            f"(at most {PROJECT_MAX_CHARS} characters)"
+        )
+    return value
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -80,6 +92,54 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         components.close()
     print(report.summary())
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    import httpx
+
+    from service.server_file import running_server
+
+    settings = _settings()
+    if not args.yes:
+        print(
+            f"error: this removes project {args.project!r} from the index in {settings.ossqa_data_dir}, "
+            "with its trained reranker; run again with --yes",
+            file=sys.stderr,
+        )
+        return 2
+    server = running_server(settings.ossqa_data_dir) if not settings.qdrant_url else None
+    if server is not None:
+        print(f"handing the delete to the running server at {server.url}")
+        resp = httpx.delete(
+            f"{server.url}/admin/projects/{args.project}",
+            headers={"Authorization": f"Bearer {server.token}"},
+            timeout=600,  # waits for other projects' queued ingests
+        )
+        body = resp.json()
+        if resp.status_code != 200:
+            print(f"error: {body.get('error', body)}", file=sys.stderr)
+            return 1
+        chunks, reranker = body["chunks_deleted"], body["reranker_deleted"]
+    else:
+        from retrieval.errors import BackendUnavailable
+        from service.container import build_components
+
+        try:
+            components = build_components(settings)
+        except BackendUnavailable as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        try:
+            deleted = components.delete_project(args.project)
+        finally:
+            components.close()
+        if deleted is None:
+            print(f"error: unknown project {args.project!r}", file=sys.stderr)
+            return 1
+        chunks, reranker = deleted.chunks, deleted.reranker
+    extra = " and its trained reranker" if reranker else ""
+    print(f"deleted project {args.project!r}: {chunks} chunks{extra} (conversations and feedback kept)")
     return 0
 
 
@@ -293,13 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ingest", help="ingest a docs folder and/or a GitHub discussions/issues export")
-    p.add_argument("project")
+    p.add_argument("project", type=project_name)
     p.add_argument("path", nargs="?", help="docs folder or repository checkout")
     p.add_argument("--discussions", help="JSON/JSONL export of GitHub discussions and issues")
     p.add_argument(
         "--url-template", default=None, help="e.g. https://github.com/O/R/blob/main/{path}#{anchor}"
     )
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("delete", help="remove a project's chunks and trained reranker")
+    p.add_argument("project", type=project_name)
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("serve", help="serve the HTTP API")
     p.add_argument("--host", default=None)
@@ -319,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fetch_github)
 
     p = sub.add_parser("train-reranker", help="fine-tune and calibrate the project's reranker")
-    p.add_argument("project")
+    p.add_argument("project", type=project_name)
     p.add_argument("--generate", type=int, default=96, help="LLM-generated questions (0 = none)")
     p.add_argument("--generate-minutes", type=float, default=10.0, help="time budget for generation")
     p.add_argument(

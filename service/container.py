@@ -3,19 +3,28 @@ so there is one place that decides which store, embedder and reranker run."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.manifest import check_manifest, record_ingest
+from ingest.manifest import check_manifest, forget_project, read_manifest, record_ingest
 from ingest.pipeline import ChunkParams, Ingester
 from ingest.run import run_ingest
 from ingest.types import IngestReport
 from retrieval import HybridRetriever, RetrievalParams
 from retrieval.embedders import BaseEmbedder, create_embedder
 from retrieval.rerank.base import BaseReranker
+from retrieval.rerank.cross_encoder import model_dir, work_dir
 from retrieval.rerank.factory import create_reranker
 from retrieval.store import BaseStore, open_store
 from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class ProjectDeletion:
+    project: str
+    chunks: int  # chunks removed from the index
+    reranker: bool  # a trained reranker (and its threshold) was removed
 
 
 @dataclass
@@ -54,6 +63,28 @@ class Components:
         summary = {k: v for k, v in vars(report).items() if k != "errors"} | {"errors": len(report.errors)}
         record_ingest(Path(self.settings.ossqa_data_dir), project, summary, documents)
         return report
+
+    def delete_project(self, project: str) -> ProjectDeletion | None:
+        """Remove a project's chunks, its manifest entry and its trained reranker; None when
+        the data dir holds nothing of it. Conversations and feedback are kept: they are the
+        users' history, and feedback is still worth reading if the project is ingested again."""
+        data_dir = Path(self.settings.ossqa_data_dir)
+        chunks = self.store.count(project)
+        reranker = model_dir(data_dir, project).exists()
+        work = work_dir(data_dir, project)
+        known = chunks or reranker or work.exists() or project in read_manifest(data_dir).get("projects", {})
+        if not known:
+            return None
+        self.store.delete_project(project)
+        self.store.flush()
+        forget_project(data_dir, project)
+        # Only the folders training writes: models/ also holds shared models, and a project may
+        # share a name with one of them.
+        for folder in (model_dir(data_dir, project), work):
+            shutil.rmtree(folder, ignore_errors=True)
+        if work.parent.exists() and not any(work.parent.iterdir()):
+            work.parent.rmdir()
+        return ProjectDeletion(project=project, chunks=chunks, reranker=reranker)
 
     def close(self) -> None:
         self.store.flush()

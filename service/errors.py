@@ -50,9 +50,16 @@ class ProjectNotFound(Exception):
         self.project = project
 
 
+class ProjectBusy(Exception):
+    def __init__(self, project: str) -> None:
+        super().__init__(f"an ingest of {project!r} is queued or running; delete the project after it ends")
+        self.project = project
+
+
 ERROR_STATUS: dict[type[Exception], int] = {
     IndexNotFound: 404,
     ProjectNotFound: 404,
+    ProjectBusy: 409,
     BackendUnavailable: 503,
     RetrievalError: 500,
     SourceError: 400,

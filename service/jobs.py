@@ -1,5 +1,6 @@
 """Ingest jobs run inside the serving process, which owns the data directory. One worker
-thread runs them in order, so two ingests never interleave writes to one project."""
+thread runs them in order, so two ingests never interleave writes to one project; deleting a
+project runs on the same thread."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from service.api.schemas import IngestJobCreate, IngestJobPublic
-from service.container import Components
+from service.container import Components, ProjectDeletion
+from service.errors import ProjectBusy
 
 
 class IngestJobs:
@@ -25,6 +27,13 @@ class IngestJobs:
             self._jobs[job.id] = job
         self._pool.submit(self._run, job.id, req)
         return job
+
+    def delete_project(self, project: str) -> ProjectDeletion | None:
+        """Delete now, on the worker thread (waits for other projects' queued ingests)."""
+        with self._lock:
+            if any(j.project == project and j.state in ("queued", "running") for j in self._jobs.values()):
+                raise ProjectBusy(project)
+        return self._pool.submit(self._components.delete_project, project).result()
 
     def get(self, job_id: str) -> IngestJobPublic | None:
         with self._lock:

@@ -62,6 +62,11 @@ def model_dir(data_dir: Path, project: str) -> Path:
     return Path(data_dir) / "models" / project / "reranker"
 
 
+def work_dir(data_dir: Path, project: str) -> Path:
+    """Training's generated questions (reused by the next run) and its model being built."""
+    return Path(data_dir) / "models" / project / "reranker-work"
+
+
 def similarity_embedder(embedder: BaseEmbedder | None) -> BaseEmbedder | None:
     """The cross-lingual part of the retrieval embedder (USE inside use+minilm): the
     similarity feature must mean the same for Chinese and English questions."""

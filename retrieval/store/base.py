@@ -54,6 +54,10 @@ class BaseStore(ABC):
         """Delete a document's chunks (all, or all but one version)."""
 
     @abstractmethod
+    def delete_project(self, project: str) -> None:
+        """Delete every chunk of a project."""
+
+    @abstractmethod
     def doc_hashes(self, project: str, source_types: tuple[str, ...] = ()) -> dict[str, dict[str, int]]:
         """path -> {doc hash: chunk count} (more than one hash after an interrupted update)."""
 

@@ -71,7 +71,12 @@ class EdgeStore(BaseStore):
 
     def delete_path(self, project: str, path: str, *, except_doc_hash: str | None = None) -> None:
         must_not = [_match("doc_hash", except_doc_hash)] if except_doc_hash else None
-        flt = qe.Filter(must=[_match("project", project), _match("path", path)], must_not=must_not)
+        self._delete(qe.Filter(must=[_match("project", project), _match("path", path)], must_not=must_not))
+
+    def delete_project(self, project: str) -> None:
+        self._delete(qe.Filter(must=[_match("project", project)]))
+
+    def _delete(self, flt: qe.Filter) -> None:
         with self._write_lock:
             self._shard.update(qe.UpdateOperation.delete_points_by_filter(flt))
 
@@ -118,8 +123,9 @@ class EdgeStore(BaseStore):
         return self._shard.count(qe.CountRequest(exact=True, filter=flt))
 
     def projects(self) -> dict[str, int]:
+        # The engine keeps a value whose points were all deleted in its index, with count 0.
         resp = self._shard.facet(qe.FacetRequest(key="project", limit=10_000, exact=True))
-        return {str(h.value): int(h.count) for h in resp.hits}
+        return {str(h.value): int(h.count) for h in resp.hits if h.count}
 
     def search(self, spec: SearchSpec) -> list[Hit]:
         must: list[Any] = [_match("project", spec.project)]

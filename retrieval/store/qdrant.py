@@ -63,7 +63,13 @@ class QdrantServerStore(BaseStore):
         must_not: list[models.Condition] | None = (
             [_match("doc_hash", except_doc_hash)] if except_doc_hash else None
         )
-        flt = models.Filter(must=[_match("project", project), _match("path", path)], must_not=must_not)
+        must = [_match("project", project), _match("path", path)]
+        self._delete(models.Filter(must=must, must_not=must_not))
+
+    def delete_project(self, project: str) -> None:
+        self._delete(models.Filter(must=[_match("project", project)]))
+
+    def _delete(self, flt: models.Filter) -> None:
         self.client.delete(self.collection, points_selector=models.FilterSelector(filter=flt))
 
     def flush(self) -> None:
@@ -109,7 +115,7 @@ class QdrantServerStore(BaseStore):
 
     def projects(self) -> dict[str, int]:
         resp = self.client.facet(self.collection, key="project", limit=10_000, exact=True)
-        return {str(h.value): int(h.count) for h in resp.hits}
+        return {str(h.value): int(h.count) for h in resp.hits if h.count}
 
     def search(self, spec: SearchSpec) -> list[Hit]:
         must: list[models.Condition] = [_match("project", spec.project)]

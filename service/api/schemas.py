@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ingest.types import PROJECT_MAX_CHARS, PROJECT_PATTERN
+
 MAX_QUERY_CHARS = 2000
-ProjectName = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+ProjectName = Field(min_length=1, max_length=PROJECT_MAX_CHARS, pattern=PROJECT_PATTERN)
 
 
 def _not_blank(v: str) -> str:
@@ -68,3 +70,9 @@ class IngestJobPublic(BaseModel):
     state: Literal["queued", "running", "done", "failed"]
     summary: str = ""
     error: str = ""
+
+
+class ProjectDeletedPublic(BaseModel):
+    project: str
+    chunks_deleted: int
+    reranker_deleted: bool

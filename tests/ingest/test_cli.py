@@ -76,6 +76,41 @@ def test_ingest_argument_errors(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv", [["ingest", "my docs", "."], ["train-reranker", "my docs"], ["delete", "my docs"]]
+)
+def test_a_project_name_the_api_would_refuse_is_refused_up_front(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ingested as "my docs", a project could never be searched: /search accepts no space.
+    monkeypatch.setenv("OSSQA_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "'my docs': use letters, digits" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_delete_asks_for_yes_then_removes_only_that_project(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OSSQA_DATA_DIR", str(tmp_path / "data"))
+    assert main(["ingest", "demo", str(docs)]) == 0
+    assert main(["ingest", "other", str(docs)]) == 0
+    capsys.readouterr()
+
+    assert main(["delete", "demo"]) == 2
+    assert "run again with --yes" in capsys.readouterr().err
+    assert main(["delete", "demo", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"deleted project 'demo': [1-9]\d* chunks \(conversations and feedback kept\)", out)
+    assert main(["delete", "demo", "--yes"]) == 1
+    assert "error: unknown project 'demo'" in capsys.readouterr().err
+    # The other project is untouched: re-ingesting it finds every file unchanged.
+    assert main(["ingest", "other", str(docs)]) == 0
+    assert "files: 3 (2 unchanged, 0 new/changed, 0 deleted)" in capsys.readouterr().out
+
+
 def test_ingest_of_an_invalid_export_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -188,6 +223,15 @@ def test_ingest_while_serving_is_handed_to_the_server(
     assert main(["ingest", "demo", "--discussions", str(export)]) == 1
     out = capsys.readouterr().out
     assert "is not valid JSON" in out and "Traceback" not in out
+
+    # Deleting goes through the server too: it owns the store.
+    assert main(["delete", "demo", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert f"handing the delete to the running server at {running_server.url}" in out
+    assert "deleted project 'demo'" in out
+    assert httpx.get(f"{running_server.url}/projects", timeout=30).json()["projects"] == []
+    assert main(["delete", "demo", "--yes"]) == 1
+    assert "error: unknown project 'demo'" in capsys.readouterr().err
 
 
 def test_ingest_with_a_stale_server_file_runs_directly(

@@ -65,6 +65,13 @@ def test_projects_are_isolated(kind: str, tmp_path: Path, embedder: BaseEmbedder
         assert hits and all("alpha" in h.text for h in hits)
     assert store.projects() == {"alpha": 1, "beta": 1}
 
+    # Deleting one tenant leaves the other whole, and the deleted one is not listed with 0 chunks.
+    store.delete_project("alpha")
+    assert store.projects() == {"beta": 1}
+    with pytest.raises(IndexNotFound):
+        retriever.search("alpha", "marmalade secret word", top_k=10)
+    assert paths(retriever.search("beta", "marmalade secret word", top_k=10)) == ["x.md"]
+
 
 def test_translations_count_as_one_page() -> None:
     from retrieval.hybrid import limit_per_path, translation_key

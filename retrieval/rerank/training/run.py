@@ -34,6 +34,7 @@ from retrieval.rerank.cross_encoder import (
     ProjectModel,
     model_dir,
     similarity_embedder,
+    work_dir,
 )
 from retrieval.rerank.features import FEATURES, logistic
 from retrieval.rerank.training.bases import BASES
@@ -87,10 +88,6 @@ Log = Callable[[str], None]
 STRONG_LANGS = ("en",)  # all-mpnet-base-v2 reads English only
 MIN_TRAIN_S = 4 * 60
 CALIBRATION_RESERVE_S = 90
-
-
-def _work_dir(data_dir: Path, project: str) -> Path:
-    return Path(data_dir) / "models" / project / "reranker-work"
 
 
 def answerable_queries(
@@ -158,7 +155,7 @@ def refusal_queries(
         if other == project:
             continue
         texts: list[tuple[str, str]] = []
-        cache = _work_dir(data_dir, other) / "generated.jsonl"
+        cache = work_dir(data_dir, other) / "generated.jsonl"
         if cache.exists():
             for line in cache.read_text(encoding="utf-8").splitlines():
                 d = json.loads(line)
@@ -292,7 +289,7 @@ def train_reranker(
     """Train, calibrate and install the project's reranker. Returns the manifest."""
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
-    work = _work_dir(data_dir, project)
+    work = work_dir(data_dir, project)
     work.mkdir(parents=True, exist_ok=True)
     passages = load_passages(store, project)
     if not passages:

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import Path as PathParam
 
-from service.api.schemas import IngestJobCreate, IngestJobPublic
+from ingest.types import PROJECT_MAX_CHARS, PROJECT_PATTERN
+from service.api.schemas import IngestJobCreate, IngestJobPublic, ProjectDeletedPublic
+from service.errors import ProjectNotFound
 
 router = APIRouter(prefix="/admin")
 
@@ -45,3 +48,17 @@ def get_ingest_job(job_id: str, request: Request) -> IngestJobPublic:
     if job is None:
         raise HTTPException(404, f"no ingest job {job_id}")
     return job  # type: ignore[no-any-return]
+
+
+@router.delete("/projects/{project}", response_model=ProjectDeletedPublic, dependencies=[AdminDep])
+def delete_project(
+    project: Annotated[str, PathParam(max_length=PROJECT_MAX_CHARS, pattern=PROJECT_PATTERN)],
+    request: Request,
+) -> ProjectDeletedPublic:
+    """Remove the project's chunks and trained reranker (conversations and feedback stay)."""
+    deleted = request.app.state.jobs.delete_project(project)
+    if deleted is None:
+        raise ProjectNotFound(project)
+    return ProjectDeletedPublic(
+        project=project, chunks_deleted=deleted.chunks, reranker_deleted=deleted.reranker
+    )
