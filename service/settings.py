@@ -104,7 +104,11 @@ class Settings(BaseSettings):
     serve_torch_threads: int = Field(1, ge=1, description="torch threads while serving (1 = lowest latency)")
     host: str = Field("127.0.0.1", description="Bind address for `ossqa serve`")
     port: int = Field(8000, description="Port for `ossqa serve`")
-    ossqa_admin_key: str = Field("", description="Secret for admin routes; empty disables them")
+    ossqa_admin_key: str = Field(
+        "",
+        description="Secret for admin routes (POST /admin/ingest, DELETE /admin/projects/P, "
+        "GET /admin/feedback); empty disables them",
+    )
     allowed_origins: str = Field(
         "*", description="CORS origins, comma-separated (per project: name=origin|origin;...)"
     )
