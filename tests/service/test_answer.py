@@ -141,6 +141,15 @@ def test_attribution_never_writes_markers_inside_code() -> None:
     assert att.cited == [1] and att.answer.startswith("To enable CORS, add CORSMiddleware to the app [1].")
 
 
+def test_indexes_in_code_are_not_citations() -> None:
+    # `items[0]` lost its [0] as an "invalid marker", and `rows[1]` cited passage 1.
+    code = "```python\nfirst = items[0]\nsecond = rows[2]\n```"
+    answer = f"Read the first item with `items[0]` or `rows[1]` [2].\n\n{code}\n"
+    att = attribute(answer, PASSAGES)
+    assert att.answer == answer.strip()
+    assert att.cited == [2] and (att.markers_valid, att.markers_invalid) == (1, 0)
+
+
 def test_attribute_finds_nothing_for_unrelated_text() -> None:
     att = attribute("Bananas are yellow fruits grown in tropical climates.", PASSAGES)
     assert att.cited == []
