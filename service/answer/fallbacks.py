@@ -116,7 +116,32 @@ def extractive_answer(
             quote = best_quote(source, [question], embedder=by_meaning)
         # One line per quote: a wrapped source line would break the list item in chat clients.
         lines.append(f'- [{p.n}] "{" ".join(quote.split())}"')
+        lines.extend(introduced_code(p.text, quote))
     return "\n".join(lines)
+
+
+# Docs introduce the command or config that answers with a colon ("To remove a project:", "添加以下
+# 参数："); a quote ending there is only half a quote. A quoted passage ended in such a colon in
+# 19 of 93 quotes of pydantic's stored dev-set quote answers and 8 of 45 of llamafactory's.
+INTRODUCED_CODE_LINES = 12
+_INTRODUCED_CODE_RE = re.compile(r"[ \t]*\n?[ \t]*\n[ \t]*(```[^\n]*)\n(.*?)(?:\n[ \t]*```|$)", re.S)
+
+
+def introduced_code(passage_text: str, quote: str) -> list[str]:
+    """The fenced block right after `quote` in the passage when the quote introduces it with a
+    colon, as Markdown lines (at most INTRODUCED_CODE_LINES of code); else nothing."""
+    if not quote.rstrip().endswith((":", "：")):
+        return []
+    at = re.search(r"\s+".join(map(re.escape, quote.split())), passage_text)
+    block = _INTRODUCED_CODE_RE.match(passage_text, at.end()) if at else None
+    if block is None:
+        return []
+    code = block.group(2).strip("\n").split("\n")
+    if not any(line.strip() for line in code):
+        return []
+    shown = code[:INTRODUCED_CODE_LINES] + (["..."] if len(code) > INTRODUCED_CODE_LINES else [])
+    fence = re.match(r"```[\w+-]*", block.group(1))  # without attributes: ```python {test="skip"}
+    return [fence.group(0) if fence else "```", *shown, "```"]
 
 
 # --------------------------------------------------------------------------- refusal text

@@ -191,3 +191,32 @@ def test_quote_runs_on_into_the_next_prose_sentence_only() -> None:
     answer = extractive_answer("How do I install it?", select_passages([hit]))
     quoted = answer.split('"')[1]
     assert quoted in fenced and "```" not in quoted
+
+
+def _quote_answer(question: str, text: str) -> str:
+    hit = Hit(
+        id="c", score=1.0, path="docs/c.md", url="", title="C", breadcrumb="", text=text, source_type="doc"
+    )
+    return extractive_answer(question, select_passages([hit]))
+
+
+def test_a_quote_that_introduces_code_brings_the_code() -> None:
+    """ "To remove a project:" alone leaves the user without the command that follows it."""
+    text = (
+        "Projects are named at ingest.\n\nTo remove a project, for example one with a mistyped name:\n\n"
+        '```bash {title="shell"}\nossqa delete myproject --yes\n```\n\nOther projects stay.\n'
+    )
+    answer = _quote_answer("How do I remove a project with a mistyped name?", text)
+    assert answer.splitlines()[1:] == [
+        '- [1] "To remove a project, for example one with a mistyped name:"',
+        "```bash",
+        "ossqa delete myproject --yes",
+        "```",
+    ]
+    # Long code is cut (and closed); a quote that does not end in a colon gets no code.
+    long_code = "\n".join(f"step_{i}()" for i in range(30))
+    text = f"To remove a project, run:\n```python\n{long_code}\n```\n"
+    answer = _quote_answer("How do I remove a project?", text)
+    assert answer.count("step_") == 12 and answer.endswith("step_11()\n...\n```")
+    plain = "Remove a project with the delete command.\n```bash\nossqa delete p --yes\n```\n"
+    assert "```" not in _quote_answer("How do I remove a project?", plain)
