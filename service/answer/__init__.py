@@ -47,6 +47,7 @@ from service.answer.prompt import (
     SYSTEM_PROMPT,
     build_prompt,
     build_translation_prompt,
+    code_lines,
     needs_translation,
     prose_of,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "build_translation_prompt",
     "citation_for",
     "closest_links",
+    "code_lines",
     "echoes_prompt",
     "echoes_so_far",
     "extractive_answer",

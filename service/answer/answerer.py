@@ -25,7 +25,7 @@ from service.answer.fallbacks import (
     strip_echo,
 )
 from service.answer.passages import MAX_PASSAGES, PASSAGE_CHARS, Passage, select_passages
-from service.answer.prompt import build_prompt, build_translation_prompt, needs_translation
+from service.answer.prompt import build_prompt, build_translation_prompt, code_lines, needs_translation
 from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
 from service.errors import AnswerError, LLMUnavailable, status_for
@@ -225,7 +225,7 @@ class Answerer:
     async def _in_question_language(self, prep: Prepared, text: str) -> str:
         """A Chinese question's answer that came out in English is translated by a second, short
         call; when that call fails the English answer is kept (an answer beats an error)."""
-        if self.llm is None or not needs_translation(prep.question, text):
+        if self.llm is None or not needs_translation(prep.question, text, code_lines(prep.passages)):
             return text
         if echoes_prompt(text) or restates_question(strip_echo(text), prep.question):
             return text  # replaced by quotes in _checked: nothing worth translating

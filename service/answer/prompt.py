@@ -7,7 +7,8 @@ import re
 from collections.abc import Sequence
 
 from retrieval.tokenize import has_cjk, question_lang
-from service.answer.passages import Passage, trim
+from service.answer.citations import MARKER_RE
+from service.answer.passages import FENCE_RE, Passage, trim
 from service.conversations import Turn
 from service.llm.base import Message
 
@@ -60,10 +61,24 @@ def prose_of(answer: str) -> str:
     return _CODE_RE.sub(" ", answer)
 
 
-def needs_translation(question: str, answer: str) -> bool:
+def code_lines(passages: Sequence[Passage]) -> set[str]:
+    """The lines of the passages' fenced code, stripped."""
+    return {
+        line.strip()
+        for p in passages
+        for block in FENCE_RE.findall(p.text)
+        for line in block.split("\n")[1:]
+        if line.strip() and not line.strip().startswith("```")
+    }
+
+
+def needs_translation(question: str, answer: str, code: set[str] | frozenset[str] = frozenset()) -> bool:
     """A Chinese question answered with no Chinese prose at all: the 0.5B model sometimes copies
-    an English passage whatever the prompt asks (eval/results/tried.md)."""
-    prose = prose_of(answer)
+    an English passage whatever the prompt asks (eval/results/tried.md). An answer line that is a
+    line of the passages' `code`, copied without backticks ("ossqa delete myproject --yes"), is
+    code too: the translation turned that command into "删除 myproject --yes"."""
+    lines = answer.split("\n")
+    prose = prose_of("\n".join(ln for ln in lines if MARKER_RE.sub("", ln).strip() not in code))
     words = re.findall(r"[A-Za-z]+", prose)
     return question_lang(question) == "zh" and not has_cjk(prose) and len(words) >= 3
 

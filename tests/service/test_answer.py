@@ -11,6 +11,7 @@ from service.answer import (
     best_quote,
     build_prompt,
     closest_links,
+    code_lines,
     echoes_prompt,
     extractive_answer,
     model_declined,
@@ -219,6 +220,18 @@ def test_only_a_chinese_question_with_an_english_answer_needs_translation() -> N
     assert not needs_translation("How do I set a timeout?", english)
     # A Chinese question that pastes an English error is still Chinese.
     assert needs_translation("我运行时报错 ValueError: bad timeout，怎么办？", english)
+
+
+def test_a_command_copied_from_the_passages_code_is_not_translated() -> None:
+    # The translation call once turned "ossqa delete myproject --yes" into "删除 myproject --yes".
+    text = "To remove a project:\n\n```bash\nossqa delete myproject --yes\n```\n"
+    hit = make_hit(3, text=text)
+    code = code_lines(select_passages([hit]))
+    assert code == {"ossqa delete myproject --yes"}
+    zh = "怎么删除一个项目？"
+    assert not needs_translation(zh, "[1] ossqa delete myproject --yes", code)
+    assert needs_translation(zh, "[1] ossqa delete myproject --yes")  # not known as code
+    assert needs_translation(zh, "Run this command [1]:\nossqa delete myproject --yes", code)  # prose left
 
 
 def test_an_answer_that_only_restates_the_question_is_recognised() -> None:
