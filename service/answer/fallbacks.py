@@ -22,6 +22,11 @@ _ECHO_RE = re.compile(r"^\s*(\[\d{1,2}\] [^\n]*\([^)\n]+\)|<<<|>>>|Passages:|Que
 
 
 _DELIMITER_RE = re.compile(r"^\s*(<<<|>>>)\s*$", re.M)
+# The prompt's closing line, which the model sometimes copies into its answer, at times as the
+# whole answer ("Answer in English. Cite passages like [1] and [2].").
+_REMINDER_RE = re.compile(
+    r"(请用中文回答。|Answer in English\.)[ \t]*(Cite passages like [^\n]*?\[\d\](?: and \[\d\])?\.?)?"
+)
 
 
 def echoes_prompt(answer: str) -> bool:
@@ -38,8 +43,9 @@ def echoes_so_far(partial: str) -> bool:
 
 
 def strip_echo(answer: str) -> str:
-    """Remove echoed prompt scaffolding; the passage text itself stays (and is attributable)."""
-    return re.sub(r"\n{3,}", "\n\n", _ECHO_RE.sub("", answer)).strip()
+    """Remove echoed prompt scaffolding and the prompt's closing reminder; the passage text itself
+    stays (and is attributable)."""
+    return re.sub(r"\n{3,}", "\n\n", _REMINDER_RE.sub("", _ECHO_RE.sub("", answer))).strip()
 
 
 def says_nothing(answer: str) -> bool:
@@ -50,9 +56,6 @@ def says_nothing(answer: str) -> bool:
 
 # --------------------------------------------------------------------------- restated questions
 
-# The prompt's closing line, which the model sometimes copies into its answer.
-_REMINDER_RE = re.compile(r"(请用中文回答。|Answer in English\.)\s*Cite passages like \[1\]\.?")
-
 
 def restates_question(answer: str, question: str) -> bool:
     """The model only restated the question (the 0.5B model does this for about one answer in
@@ -62,7 +65,7 @@ def restates_question(answer: str, question: str) -> bool:
         return False
     asked = set(tokenize(question))
     judged = 0
-    for sentence in split_sentences(_REMINDER_RE.sub(" ", answer)):
+    for sentence in split_sentences(answer):
         text = MARKER_RE.sub(" ", sentence).strip()
         terms = set(tokenize(text))
         if len(terms) < 5:

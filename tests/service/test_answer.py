@@ -209,6 +209,13 @@ def test_echoed_prompt_scaffolding_is_removed() -> None:
     echoed += "[2] Plugins (docs/p.md)"
     assert strip_echo(echoed) == "使用 dataset_info.json 定义数据集 [1]。"
     assert strip_echo("Add CORSMiddleware [1].") == "Add CORSMiddleware [1]."
+    # The prompt's closing reminder, copied as the whole answer, leaves nothing to show.
+    for echo in (
+        "Answer in English. Cite passages like [1] and [2].",
+        "请用中文回答。 Cite passages like [1].",
+    ):
+        assert says_nothing(strip_echo(echo)), echo
+    assert strip_echo("Use a TestClient [2]. Answer in English.") == "Use a TestClient [2]."
 
 
 def test_only_a_chinese_question_with_an_english_answer_needs_translation() -> None:
