@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +14,7 @@ from retrieval.embedders.base import BaseEmbedder
 from retrieval.tokenize import tokenize
 from retrieval.types import Hit
 from service.answer.passages import Passage
+from service.markdown import outside_code
 from service.types import Citation
 
 CLOSEST_LINKS = 3
@@ -106,7 +107,7 @@ def attribute(
             return "".join(f"[{n}]" for n in dict.fromkeys(good))
 
         # Code comes back byte for byte: in `items[0]` the [0] is an index, not a citation.
-        fixed = s if in_code else _outside_code_spans(s, lambda part: _tidy(MARKER_RE.sub(keep, part)))
+        fixed = s if in_code else outside_code(s, lambda part: _tidy(MARKER_RE.sub(keep, part)))
         out_sentences.append(fixed)
         per_sentence.append(nums)
         content = MARKER_RE.sub("", s).strip()
@@ -147,18 +148,9 @@ def attribute(
     return result
 
 
-_CODE_SPAN_RE = re.compile(r"(`[^`\n]+`)")
-
-
 def _tidy(prose: str) -> str:
     """No space left before punctuation where a marker was removed."""
     return re.sub(r"[ \t]+([.,;:!?。，])", r"\1", prose)
-
-
-def _outside_code_spans(sentence: str, change: Callable[[str], str]) -> str:
-    """`change` applied to the prose of a sentence, its inline `code` spans left as they are."""
-    parts = _CODE_SPAN_RE.split(sentence)  # odd indexes are the spans
-    return "".join(part if i % 2 else change(part) for i, part in enumerate(parts))
 
 
 def _append_marker(sentence: str, n: int) -> str:

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.tokenize import question_lang, tokenize
 from service.answer.citations import MARKER_RE, best_quote, split_sentences
-from service.answer.passages import FENCE_RE, Passage
+from service.answer.passages import Passage
+from service.markdown import FENCE_RE
 from service.types import Citation
 
 RESTATEMENT_SHARE = 0.8  # a sentence with this share of its terms taken from the question restates it

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retrieval.types import Hit
+from service.markdown import CODE_SPAN_RE, FENCE_RE
 
 MAX_PASSAGES = 3  # prompt processing is ~40 tok/s on one CPU thread: every passage costs seconds
 PASSAGE_CHARS = 900  # ~220 tokens of English
@@ -45,8 +46,6 @@ def neutralise(text: str) -> str:
 # (17.8% of Pydantic's characters, 14.5% of LLaMA-Factory's), mkdocs cross-references
 # `[text][pydantic.X]`, HTML tags and FastAPI's `{* docs_src/... *}` includes. The passage keeps
 # its words; the citation carries the link.
-FENCE_RE = re.compile(r"```.*?(?:```|$)", re.S)
-_CODE_SPAN_RE = re.compile(r"`[^`\n]+`")
 _IMAGE_RE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
 _LINK_RE = re.compile(r"\[([^\]\n]+)\](?:\([^)\n]*\)|\[[^\]\n]*\])")
 _LINK_DEF_RE = re.compile(r"^ {0,3}\[[^\]\n]+\]:\s+\S+.*$\n?", re.M)
@@ -75,7 +74,7 @@ def _plain_prose(prose: str) -> str:
         spans.append(m.group(0))
         return f"\x00{len(spans) - 1}\x00"
 
-    prose = _CODE_SPAN_RE.sub(hide, prose)
+    prose = CODE_SPAN_RE.sub(hide, prose)
     prose = _INCLUDE_RE.sub("", prose)
     prose = _LINK_DEF_RE.sub("", prose)
     prose = _IMAGE_RE.sub(r"\1", prose)

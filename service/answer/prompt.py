@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 from retrieval.tokenize import has_cjk, question_lang
 from service.answer.citations import MARKER_RE
-from service.answer.passages import FENCE_RE, Passage, trim
+from service.answer.passages import Passage, trim
 from service.conversations import Turn
 from service.llm.base import Message
+from service.markdown import CODE_RE, FENCE_RE
 
 _LANG_NAME = {"zh": "Chinese (简体中文)", "en": "English"}
 
@@ -53,12 +54,11 @@ TRANSLATE_PROMPT = (
     "Translate the user's text into Simplified Chinese (简体中文). Keep citation markers like [1], code, "
     "identifiers, file names and URLs exactly as they are. Output only the translation."
 )
-_CODE_RE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.S)
 
 
 def prose_of(answer: str) -> str:
     """The answer without fenced or inline code, whose language says nothing."""
-    return _CODE_RE.sub(" ", answer)
+    return CODE_RE.sub(" ", answer)
 
 
 def code_lines(passages: Sequence[Passage]) -> set[str]:

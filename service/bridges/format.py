@@ -1,6 +1,7 @@
 """Render an `Answer` as chat text: Slack mrkdwn or Discord markdown. Pure functions.
 
-Citation markers `[n]` become links to the cited page; a refusal says so first and lists the
+Citation markers `[n]` become links to the cited page (not inside code, where `rows[1]` is an
+index); a refusal says so first and lists the
 closest pages; an LLM failure shows its message and still the retrieved links.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from service.markdown import outside_code
 from service.types import Answer, Citation
 
 DISCORD_MAX_CHARS = 2000
@@ -58,7 +60,7 @@ def slack_text(answer: Answer, project: str) -> str:
         if answer.answer:
             parts.append(slack_escape(answer.answer))
     else:
-        parts.append(_MARKER.sub(link_marker, slack_escape(answer.answer)))
+        parts.append(outside_code(slack_escape(answer.answer), lambda t: _MARKER.sub(link_marker, t)))
     heading, cites = _sources(answer)
     if cites:
         lines = [f"• {_slack_link(c.url, f'[{c.n}] {c.title or c.path}')}" for c in cites]
@@ -92,7 +94,7 @@ def discord_text(answer: Answer, project: str, *, limit: int = DISCORD_MAX_CHARS
     elif answer.refused:
         body = f"**{refusal_heading(project)}**" + (f"\n{answer.answer}" if answer.answer else "")
     else:
-        body = _MARKER.sub(link_marker, answer.answer)
+        body = outside_code(answer.answer, lambda t: _MARKER.sub(link_marker, t))
     heading, cites = _sources(answer)
     sources = ""
     if cites:

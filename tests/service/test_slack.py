@@ -282,6 +282,24 @@ def test_clean_question_and_escaping() -> None:
     assert "javascript:" not in text.split("*Sources*")[1]  # unsafe URLs are not linked
 
 
+def test_markers_link_in_prose_but_not_inside_code() -> None:
+    from service.bridges.format import discord_text
+
+    answer = Answer(
+        answer="Read `rows[1]` first [1].\n```python\nsecond = rows[1]\n```",
+        refused=False,
+        confidence=0.9,
+        citations=[citation(1, "a.md", "https://docs.example/a", "A")],
+        conversation_id="c",
+    )
+    slack = slack_text(answer, "demo").split("*Sources*")[0]
+    assert slack.count("<https://docs.example/a|[1]>") == 1
+    assert "`rows[1]`" in slack and "second = rows[1]\n```" in slack
+    discord = discord_text(answer, "demo").split("**Sources**")[0]
+    assert discord.count("(<https://docs.example/a>)") == 1
+    assert "`rows[1]`" in discord and "second = rows[1]\n```" in discord
+
+
 _SLASH_FIELDS = {
     "command": "/ask",
     "text": "How do I enable CORS?",
