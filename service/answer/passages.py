@@ -88,14 +88,24 @@ def _squeeze(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text.strip())
 
 
+# Where a passage may end: after a sentence, or at a line break that ends a block (a blank line,
+# the next list item, table row, heading or fence). Not at any line break: Markdown is wrapped at
+# ~100 characters, and cutting there left 36 of 173 cut dev-set passages (and the quotes taken
+# from them) ending mid-sentence ("which means this argument is no longer").
+_CUT_RE = re.compile(r"[.!?。！？:：](?=\s)|[。！？]|\n(?=[ \t]*(?:\n|[-*+|#>]|\d+[.)]\s|```))")
+
+
 def trim(text: str, limit: int) -> str:
-    """Cut at a sentence or line end near `limit` so the model never sees half a sentence."""
+    """Cut at a sentence or block end near `limit` so the model never sees half a sentence."""
     text = _squeeze(text)
     if len(text) <= limit:
         return text
     cut = text[:limit]
-    end = max(cut.rfind(". "), cut.rfind("\n"), cut.rfind("。"))
-    return cut[: end + 1].rstrip() if end > limit // 2 else cut.rstrip() + " …"
+    if cut.count("```") % 2:  # inside a code block, any line is whole
+        end = cut.rfind("\n")
+    else:
+        end = max((m.end() for m in _CUT_RE.finditer(text, 0, limit + 1) if m.end() <= limit), default=-1)
+    return cut[:end].rstrip() if end > limit // 2 else cut.rstrip() + " …"
 
 
 def select_passages(

@@ -24,6 +24,7 @@ from service.answer import (
     says_nothing,
     select_passages,
     strip_echo,
+    trim,
 )
 from service.conversations import Turn
 
@@ -114,6 +115,20 @@ def test_prompt_passages_drop_site_markup_but_keep_code() -> None:
     hit = make_hit(6, text=text)
     assert select_passages([hit])[0].text == clean.strip()
     assert plain_markup("plain text, no markup: a[0] < b") == "plain text, no markup: a[0] < b"
+
+
+def test_trim_ends_at_a_sentence_not_at_a_wrapped_line() -> None:
+    wrapped = (
+        "Pydantic V2's config is now a plain dictionary instead of a class. The `config` argument\n"
+        "was removed, which means\nthis argument is no longer backwards compatible.\n"
+    )
+    assert trim(wrapped, 125) == "Pydantic V2's config is now a plain dictionary instead of a class."
+    # A line that ends a block is a fine end, and inside code any whole line is.
+    listed = "Install the extras:\n* `email` for EmailStr\n* `timezone` for the tz database fallback\n"
+    assert trim(listed, 70) == "Install the extras:\n* `email` for EmailStr"
+    code = "Run:\n```python\nfirst = 1\nsecond = 2\nthird = 3\n```\n"
+    assert trim(code, 36) == "Run:\n```python\nfirst = 1\nsecond = 2"
+    assert trim("short text", 100) == "short text"
 
 
 def test_parse_markers_variants() -> None:
