@@ -168,21 +168,25 @@ def _quotable(sentence: str) -> bool:
     return len(re.findall(r"[A-Za-z]{2,}|[\u4e00-\u9fff]", s)) >= 4
 
 
-_BLOCK_START_RE = re.compile(r"[ \t]*([-*+#|>`<{:!/]|\d+[.)]\s|$)")
+# A line starting with inline code ("`ValidationError` is raised") or emphasis ("*instance*
+# methods") is prose; a fence or a list item is not.
+_BLOCK_START_RE = re.compile(r"[ \t]*([-*+]\s|[#|><{:!/]|```|\d+[.)]\s|$)")
+_LIST_ITEM_RE = re.compile(r"[ \t]*([-*+]|\d+[.)])\s+\S")
 
 
 def _unwrap(text: str) -> str:
-    """The text with line breaks inside paragraphs turned into spaces (Markdown sources are often
-    wrapped at ~100 characters), one character for one, so positions stay the same. A break is
-    kept after a sentence end or colon, outside prose (fences, lists, headings, tables) and
-    before a line that starts a block."""
+    """The text with line breaks inside paragraphs and list items turned into spaces (Markdown
+    sources are often wrapped at ~100 characters), one character for one, so positions stay the
+    same. A break is kept after a sentence end or colon, outside prose (fences, headings, tables)
+    and before a line that starts a block (the next list item among them)."""
     lines = text.split("\n")
     out = []
     in_fence = False
     for line, nxt in zip(lines, [*lines[1:], ""], strict=True):
         fence = line.lstrip().startswith("```")
         in_fence ^= fence
-        prose = not (in_fence or fence) and line.strip() and not _BLOCK_START_RE.match(line)
+        text_line = _LIST_ITEM_RE.match(line) or not _BLOCK_START_RE.match(line)
+        prose = not (in_fence or fence) and line.strip() and text_line
         soft = prose and not line.rstrip().endswith((".", "!", "?", ":", "。", "！", "？"))
         out.append(line + (" " if soft and not _BLOCK_START_RE.match(nxt) else "\n"))
     return "".join(out)[: len(text)]

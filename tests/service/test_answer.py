@@ -171,6 +171,22 @@ def test_attribute_finds_nothing_for_unrelated_text() -> None:
     assert att.cited == []
 
 
+def test_quotes_read_wrapped_list_items_and_lines_that_start_with_code_or_emphasis() -> None:
+    # Each of these quotes used to stop at the source's line break, mid-sentence.
+    item = (
+        "* `config`: Pydantic V2's config is now a dictionary, which means this argument is no longer\n"
+        "    backwards compatible.\n* `field`: this argument is gone."
+    )
+    assert best_quote(item, ["config argument backwards compatible"]) == (
+        "`config`: Pydantic V2's config is now a dictionary, which means this argument is no longer\n"
+        "    backwards compatible."
+    )
+    emphasis = "After validators run once the model is validated. They are defined as\n*instance* methods."
+    assert best_quote(emphasis, ["defined as instance methods"]).endswith("*instance* methods.")
+    code = "Serialization aliases apply to the `model_dump()` methods, as well as\n`TypeAdapter` ones."
+    assert best_quote(code, ["serialization aliases TypeAdapter"]).endswith("`TypeAdapter` ones.")
+
+
 def test_quote_is_verbatim_and_supported() -> None:
     quote = best_quote(CORS.text, ["allowed origins go in allow_origins"])
     assert quote in CORS.text
