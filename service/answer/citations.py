@@ -13,7 +13,7 @@ import numpy as np
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.tokenize import tokenize
 from retrieval.types import Hit
-from service.answer.passages import Passage
+from service.answer.passages import Passage, plain_markup
 from service.markdown import outside_code
 from service.types import Citation
 
@@ -243,9 +243,10 @@ def _best_sentence(
 
 
 def citation_for(n: int, hit: Hit, support: Sequence[str] = ()) -> Citation:
-    return Citation(
-        n=n, path=hit.path, url=hit.url, title=hit.title or hit.path, quote=best_quote(hit.text, support)
-    )
+    """The quote is verbatim from the text the model was shown: site markup such as
+    "[`model_dump()`][pydantic.BaseModel.model_dump]" or "<br>" is left out, as in the passage."""
+    quote = best_quote(plain_markup(hit.text), support)
+    return Citation(n=n, path=hit.path, url=hit.url, title=hit.title or hit.path, quote=quote)
 
 
 def closest_links(hits: Sequence[Hit], k: int = CLOSEST_LINKS) -> list[Citation]:

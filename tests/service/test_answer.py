@@ -214,6 +214,16 @@ def test_quote_reads_a_sentence_across_wrapped_lines_and_keeps_them() -> None:
     assert best_quote(text, ["a list item to quote"]) == "a list item that is long enough to quote"
 
 
+def test_citation_quotes_leave_out_site_markup() -> None:
+    hit = make_hit(
+        4,
+        text="The `age` field is not included in the [`model_dump()`][pydantic.BaseModel.model_dump] "
+        "output,<br> since it is [excluded](../concepts/serialization.md#exclude).",
+    )
+    (link,) = closest_links([hit])
+    assert link.quote == "The `age` field is not included in the `model_dump()` output, since it is excluded."
+
+
 def test_refusal_in_question_language_with_links() -> None:
     links = closest_links([CORS, make_hit(9, path="docs/page1.md"), TESTING])
     assert [c.path for c in links] == ["docs/page1.md", "docs/page2.md"]  # one link per page
