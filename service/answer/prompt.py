@@ -76,7 +76,8 @@ def needs_translation(question: str, answer: str, code: set[str] | frozenset[str
     """A Chinese question answered with no Chinese prose at all: the 0.5B model sometimes copies
     an English passage whatever the prompt asks (eval/results/tried.md). An answer line that is a
     line of the passages' `code`, copied without backticks ("ossqa delete myproject --yes"), is
-    code too: the translation turned that command into "删除 myproject --yes"."""
+    code too: it has no prose to translate, and a translation call may reword the command
+    (the 0.5B model writes "删除 myproject --yes" for it when it answers in Chinese itself)."""
     lines = answer.split("\n")
     prose = prose_of("\n".join(ln for ln in lines if MARKER_RE.sub("", ln).strip() not in code))
     words = re.findall(r"[A-Za-z]+", prose)

@@ -271,7 +271,8 @@ def test_only_a_chinese_question_with_an_english_answer_needs_translation() -> N
 
 
 def test_a_command_copied_from_the_passages_code_is_not_translated() -> None:
-    # The translation call once turned "ossqa delete myproject --yes" into "删除 myproject --yes".
+    # A bare command copied from the passages' code is not English prose: no translation call,
+    # which could reword it the way the 0.5B model does ("删除 myproject --yes").
     text = "To remove a project:\n\n```bash\nossqa delete myproject --yes\n```\n"
     hit = make_hit(3, text=text)
     code = code_lines(select_passages([hit]))
