@@ -82,20 +82,23 @@ class Confidence:
 
 
 class TermStats:
-    """Document frequencies per project, built once from the stored chunks and rebuilt when
-    the project's chunk count changes (re-ingest)."""
+    """Document frequencies per project, built once from the stored chunks and rebuilt after an
+    ingest job or deletion in this process (`store.generation`) or when the project's chunk
+    count changes (an ingest by another process into a Qdrant server). An edited page usually
+    keeps the chunk count: keyed on the count alone, a term added to the docs stayed unknown,
+    and questions about it were refused, until a restart."""
 
     def __init__(self, store: BaseStore) -> None:
         self.store = store
-        self._cache: dict[str, tuple[int, Counter[str], int, bool]] = {}
+        self._cache: dict[str, tuple[tuple[int, int], Counter[str], int, bool]] = {}
         self._lock = threading.Lock()
 
     def get(self, project: str) -> tuple[Counter[str], int, bool]:
         """(df, number of chunks, whether the corpus has a real Chinese part)."""
-        count = self.store.count(project)
+        key = (self.store.count(project), self.store.generation)
         with self._lock:
             cached = self._cache.get(project)
-            if cached and cached[0] == count:
+            if cached and cached[0] == key:
                 return cached[1], cached[2], cached[3]
             df: Counter[str] = Counter()
             n = 0
@@ -106,7 +109,7 @@ class TermStats:
                 n += 1
                 zh += has_cjk(str(payload.get("text", "")))
             has_zh = n > 0 and zh / n >= 0.05
-            self._cache[project] = (count, df, n, has_zh)
+            self._cache[project] = (key, df, n, has_zh)
             return df, n, has_zh
 
 

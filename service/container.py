@@ -54,9 +54,12 @@ class Components:
         progress: bool = False,
     ) -> IngestReport:
         """Run one ingest job and record it in the manifest."""
-        report = run_ingest(
-            self.ingester(url_template), project, path=path, discussions=discussions, progress=progress
-        )
+        try:
+            report = run_ingest(
+                self.ingester(url_template), project, path=path, discussions=discussions, progress=progress
+            )
+        finally:
+            self.store.changed()  # even a failed job may have written part of its files
         documents: dict[str, str] = {}
         for p, hashes in self.store.doc_hashes(project).items():
             documents[p] = ",".join(sorted(hashes))
@@ -77,6 +80,7 @@ class Components:
             return None
         self.store.delete_project(project)
         self.store.flush()
+        self.store.changed()
         forget_project(data_dir, project)
         # Only the folders training writes: models/ also holds shared models, and a project may
         # share a name with one of them.

@@ -46,6 +46,15 @@ class SearchSpec:
 class BaseStore(ABC):
     """Chunks of every project in one collection; `project` is a tenant payload index."""
 
+    # Bumped once per finished ingest job or deletion in this process (service/container.py),
+    # not per write, so a long ingest does not make every query rebuild its caches. Caches built
+    # from a project's chunks (term statistics) compare it as well as the chunk count: an edited
+    # file often keeps the count.
+    generation: int = 0
+
+    def changed(self) -> None:
+        self.generation += 1
+
     @abstractmethod
     def upsert(self, points: list[StorePoint]) -> None: ...
 

@@ -187,3 +187,31 @@ def test_confidence_reads_the_calibrated_order_and_the_best_probability(tmp_path
         assert by_rerank.score("demo", question, scored).value == pytest.approx(max(probs))
     finally:
         store.close()
+
+
+def test_term_statistics_follow_an_edited_page_with_the_same_chunk_count(
+    tmp_path: Path,
+    embedder,  # noqa: ANN001
+) -> None:
+    """A re-ingest that edits a page (same number of chunks) must reach the refusal features:
+    keyed on the chunk count alone, a term added to the docs stayed "unknown" until a restart."""
+    from service.confidence import TermStats
+    from service.container import build_components
+    from service.settings import Settings
+    from tests.conftest import write_corpus
+
+    corpus = write_corpus(tmp_path / "docs", {"guide.md": "# Guide\n\nWidgets are configured with a file.\n"})
+    settings = Settings(_env_file=None, ossqa_data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    components = build_components(settings, embedder=embedder)
+    try:
+        components.ingest("demo", path=corpus)
+        stats = TermStats(components.store)
+        count = components.store.count("demo")
+        assert "frobnic" not in stats.get("demo")[0]
+
+        write_corpus(corpus, {"guide.md": "# Guide\n\nWidgets are frobnicated with a file.\n"})
+        components.ingest("demo", path=corpus)
+        assert components.store.count("demo") == count
+        assert stats.get("demo")[0]["frobnic"] == 1  # the stemmed term
+    finally:
+        components.close()
