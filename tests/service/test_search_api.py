@@ -39,6 +39,23 @@ def test_health_and_projects(client: TestClient, settings: Settings) -> None:
     assert client.get("/projects/demo").json()["chunks"] > 0
 
 
+def test_project_page_says_when_and_how_it_was_last_ingested(
+    settings: Settings,
+    tiny_corpus: Path,
+    embedder,  # noqa: ANN001
+) -> None:
+    components = build_components(settings, embedder=embedder)
+    report = components.ingest("demo", path=tiny_corpus)
+    try:
+        with TestClient(create_app(settings, components=components)) as c:
+            page = c.get("/projects/demo").json()
+    finally:
+        components.close()
+    assert page["last_ingest"].startswith("20") and "T" in page["last_ingest"]
+    assert page["last_report"]["docs_updated"] == report.docs_updated > 0
+    assert "documents" not in page  # the per-file hashes stay in the manifest
+
+
 def test_project_page_shows_the_refusal_rule_in_force(
     settings: Settings,
     tiny_corpus: Path,

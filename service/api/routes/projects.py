@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Request
 
+from ingest.manifest import read_manifest
 from service.api.deps import ComponentsDep
 from service.api.schemas import ProjectPublic, ProjectsPublic
 from service.errors import ProjectNotFound
@@ -21,6 +24,9 @@ def get_project(project: str, components: ComponentsDep, request: Request) -> di
     if chunks == 0:
         raise ProjectNotFound(project)
     info: dict[str, object] = {"name": project, "chunks": chunks}
+    # When the knowledge was last refreshed, and what that ingest did (not its document list).
+    recorded = read_manifest(Path(components.settings.ossqa_data_dir)).get("projects", {}).get(project, {})
+    info |= {k: recorded[k] for k in ("last_ingest", "last_report") if k in recorded}
     reranker = components.retriever.reranker
     describe = getattr(reranker, "describe", None)
     if callable(describe):
