@@ -22,7 +22,6 @@ from service.settings import Settings
 
 @dataclass(frozen=True)
 class ProjectDeletion:
-    project: str
     chunks: int  # chunks removed from the index
     reranker: bool  # a trained reranker (and its threshold) was removed
 
@@ -88,7 +87,7 @@ class Components:
             shutil.rmtree(folder, ignore_errors=True)
         if work.parent.exists() and not any(work.parent.iterdir()):
             work.parent.rmdir()
-        return ProjectDeletion(project=project, chunks=chunks, reranker=reranker)
+        return ProjectDeletion(chunks=chunks, reranker=reranker)
 
     def close(self) -> None:
         self.store.flush()

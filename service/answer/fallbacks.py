@@ -128,7 +128,8 @@ def extractive_answer(
 # 参数："); a quote ending there is only half a quote. A quoted passage ended in such a colon in
 # 19 of 93 quotes of pydantic's stored dev-set quote answers and 8 of 45 of llamafactory's.
 INTRODUCED_CODE_LINES = 12
-_INTRODUCED_CODE_RE = re.compile(r"[ \t]*\n?[ \t]*\n[ \t]*(```[^\n]*)\n(.*?)(?:\n[ \t]*```|$)", re.S)
+# group 1: the opening fence with its language only (not attributes such as {test="skip"})
+_INTRODUCED_CODE_RE = re.compile(r"[ \t]*\n?[ \t]*\n[ \t]*(```[\w+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|$)", re.S)
 
 
 def introduced_code(passage_text: str, quote: str) -> list[str]:
@@ -144,8 +145,7 @@ def introduced_code(passage_text: str, quote: str) -> list[str]:
     if not any(line.strip() for line in code):
         return []
     shown = code[:INTRODUCED_CODE_LINES] + (["..."] if len(code) > INTRODUCED_CODE_LINES else [])
-    fence = re.match(r"```[\w+-]*", block.group(1))  # without attributes: ```python {test="skip"}
-    return [fence.group(0) if fence else "```", *shown, "```"]
+    return [block.group(1), *shown, "```"]
 
 
 # --------------------------------------------------------------------------- refusal text
