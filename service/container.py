@@ -4,7 +4,7 @@ so there is one place that decides which store, embedder and reranker run."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.manifest import check_manifest, forget_project, read_manifest, record_ingest
@@ -13,8 +13,7 @@ from ingest.run import run_ingest
 from ingest.types import IngestReport
 from retrieval import HybridRetriever, RetrievalParams
 from retrieval.embedders import BaseEmbedder, create_embedder
-from retrieval.rerank.base import BaseReranker
-from retrieval.rerank.cross_encoder import model_dir, work_dir
+from retrieval.rerank.cross_encoder import MANIFEST, model_dir, work_dir
 from retrieval.rerank.factory import create_reranker
 from retrieval.store import BaseStore, open_store
 from service.settings import Settings
@@ -32,7 +31,6 @@ class Components:
     store: BaseStore
     embedder: BaseEmbedder
     retriever: HybridRetriever
-    rerankers: dict[str, BaseReranker] = field(default_factory=dict)
 
     def ingester(self, url_template: str | None = None) -> Ingester:
         s = self.settings
@@ -81,6 +79,10 @@ class Components:
         self.store.flush()
         self.store.changed()
         forget_project(data_dir, project)
+        # The manifest goes first: a request arriving during the removal sees no model at
+        # once instead of loading a half-removed folder.
+        (model_dir(data_dir, project) / MANIFEST).unlink(missing_ok=True)
+        self.retriever.reranker.forget(project)
         # Only the folders training writes: models/ also holds shared models, and a project may
         # share a name with one of them.
         for folder in (model_dir(data_dir, project), work):

@@ -20,3 +20,7 @@ class BaseReranker(ABC):
         """Begin the work that needs only the question, while first-stage retrieval runs;
         the returned function reranks the candidates. By default nothing starts early."""
         return lambda hits: self.rerank(query, hits, project=project)
+
+    def forget(self, project: str) -> None:
+        """Drop whatever is held in memory for a deleted project. Nothing by default."""
+        return None

@@ -267,17 +267,28 @@ class CrossEncoderReranker(BaseReranker):
 
                 # One thread per request measured fastest on 2 shared cores (eval/bench_rerank.py).
                 torch.set_num_threads(self.threads)
-                spec = json.loads(manifest.read_text(encoding="utf-8")).get("strong") or {}
-                strong = self.strong_embedder(spec.get("model"))
-                pm = ProjectModel(
-                    manifest.parent,
-                    embedder=self.embedder,
-                    strong=strong,
-                    quantize=self.quantize,
-                    en_max_length=self.en_max_length,
-                )
+                try:
+                    spec = json.loads(manifest.read_text(encoding="utf-8")).get("strong") or {}
+                    pm = ProjectModel(
+                        manifest.parent,
+                        embedder=self.embedder,
+                        strong=self.strong_embedder(spec.get("model")),
+                        quantize=self.quantize,
+                        en_max_length=self.en_max_length,
+                    )
+                except Exception:
+                    # The project was deleted while its files were being read: it has no
+                    # model now, so the fused order serves. Any other failure is a real error.
+                    if manifest.exists():
+                        raise
+                    self._models.pop(project, None)
+                    return None
                 self._models[project] = (mtime, pm)
             return self._models[project][1]
+
+    def forget(self, project: str) -> None:
+        with self._lock:
+            self._models.pop(project, None)
 
     def rerank(self, query: str, hits: list[Hit], *, project: str) -> list[Hit]:
         return self.start(query, project=project)(hits)

@@ -304,3 +304,54 @@ def test_only_the_top_fused_candidates_get_a_probability_when_the_bi_encoder_ord
     assert [h.id for h in same] == [h.id for h in out]  # the order does not depend on the cascade
     zh = reranker.rerank("怎么上传文件？", hits, project="demo")
     assert all("rerank" in h.scores for h in zh)
+
+
+def test_a_deleted_project_is_forgotten_even_mid_load(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ossqa delete` removes the model folder while requests may be loading it: a load that
+    finds the folder gone means "no model" (fused order), not a 500; a broken model whose
+    manifest is still there is a real error and is raised."""
+    from retrieval.rerank import cross_encoder
+
+    folder = model_dir(tmp_path, "demo")
+    shutil.copytree(tiny_model, folder)
+    reranker = CrossEncoderReranker(data_dir=tmp_path, embedder=None, quantize=False)
+    assert reranker.model("demo") is not None
+    reranker.forget("demo")
+    assert reranker._models == {}
+
+    real = cross_encoder.ProjectModel
+
+    def deleted_meanwhile(path: Path, **kwargs: object) -> ProjectModel:
+        shutil.rmtree(folder)  # the delete wins the race after the manifest was seen
+        return real(path, **kwargs)  # type: ignore[arg-type]
+
+    (folder / MANIFEST).touch()  # a new mtime: the cached model would be reloaded
+    monkeypatch.setattr(cross_encoder, "ProjectModel", deleted_meanwhile)
+    hits = [_hit(i, t) for i, t in enumerate(OFF_TOPIC)]
+    assert reranker.rerank("How do I upload a file?", hits, project="demo") == hits
+    assert reranker._models == {}
+
+    monkeypatch.setattr(cross_encoder, "ProjectModel", real)
+    shutil.copytree(tiny_model, folder)
+    (folder / "config.json").unlink()  # broken, not deleted
+    with pytest.raises(ValueError, match="config.json"):
+        reranker.model("demo")
+
+
+def test_deleting_a_project_drops_its_loaded_model(client: TestClient) -> None:
+    components = client.app.state.components  # type: ignore[attr-defined]
+    reranker = components.retriever.reranker
+    assert (
+        client.post("/search", json={"project": "demo", "query": "How do I upload a file?"}).status_code
+        == 200
+    )
+    assert "demo" in reranker._models
+    deletion = components.delete_project("demo")
+    assert deletion is not None and deletion.reranker
+    assert "demo" not in reranker._models and reranker.model("demo") is None
+    assert (
+        client.post("/search", json={"project": "demo", "query": "How do I upload a file?"}).status_code
+        == 404
+    )
