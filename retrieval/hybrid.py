@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from retrieval.embedders.base import BaseEmbedder
 from retrieval.errors import IndexNotFound
+from retrieval.priors import demote_changelogs
 from retrieval.rerank.base import BaseReranker
 from retrieval.rerank.noop import NoopReranker
 from retrieval.sparse import query_vector
@@ -29,6 +30,7 @@ class RetrievalParams:
     fusion: FusionName = "rrf"
     rrf_k: int = 60
     weights: tuple[float, float] = (1.0, 1.0)  # RRF weights (dense, sparse)
+    changelog_demotion: int = 3  # places a changelog page moves down (retrieval/priors.py)
 
 
 class HybridRetriever:
@@ -100,6 +102,7 @@ class HybridRetriever:
         t3 = time.perf_counter()
         if per_path:
             hits = limit_per_path(hits, per_path)
+        hits = demote_changelogs(hits, query, self.params.changelog_demotion)
         if timings is not None:
             timings.update(embed_ms=(t1 - t0) * 1e3, search_ms=(t2 - t1) * 1e3, rerank_ms=(t3 - t2) * 1e3)
         return hits[:top_k]

@@ -128,6 +128,20 @@ _EN_QUESTION_WORDS = frozenset(
 )
 
 
+# File formats, protocols and other vocabulary every software project's users write, usually
+# as acronyms (so they read as names of other tools): a small corpus may never mention CSV or
+# JWT, and their absence says nothing about whether it covers the question ("How do I stream a
+# large CSV file?" was refused by FastAPI's docs, which explain StreamingResponse). Judged
+# like any term where the corpus has them.
+_GENERIC_TECH_WORDS = frozenset(
+    t
+    for w in "csv tsv pdf xml yaml yml toml ini json jsonl html css svg png jpeg jpg gif zip gzip "
+    "sql http https url uri api cli gui ui id uuid utc jwt ssl tls tcp udp dns ip cpu gpu ram "
+    "os io ascii unicode utf regex crud orm sdk ide rest rpc ssh ftp smtp email".split()
+    for t in tokenize(w)
+)
+
+
 def _judged_terms(question: str, corpus_has_zh: bool) -> set[str]:
     terms = set()
     for t in tokenize(question):
@@ -199,6 +213,7 @@ def lexical_features(
     for term, parts in _joined_words(question, df):
         terms = (terms - parts) | {term}
         split[term] = parts
+    terms = {t for t in terms if df.get(t, 0) > 0 or t not in _GENERIC_TECH_WORDS}
     if not terms:
         return 0.5, 0.0, 0.0, False  # nothing to judge by
     names = _name_terms(question)

@@ -102,6 +102,7 @@ def retrieval_params(settings: Settings) -> RetrievalParams:
         rerank_top_n=settings.rerank_top_n,
         fusion=settings.fusion,
         rrf_k=settings.rrf_k,
+        changelog_demotion=settings.changelog_demotion,
     )
 
 

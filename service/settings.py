@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     prefetch_limit: int = Field(50, ge=1, le=500, description="Candidates per channel before fusion")
     fusion: Literal["rrf", "dbsf"] = Field("rrf", description="How dense and BM25 results are fused")
     rrf_k: int = Field(60, ge=1, description="RRF constant k")
+    changelog_demotion: int = Field(
+        3,
+        ge=0,
+        le=50,
+        description="Places a changelog page moves down unless the question asks about versions (0 = off)",
+    )
     chunk_target_tokens: int = Field(250, ge=50, description="Chunk size the chunker aims for")
     chunk_max_tokens: int = Field(400, ge=100, description="Largest chunk (code blocks may exceed it)")
     chunk_min_tokens: int = Field(50, ge=0, description="Shorter sections join a neighbour (0 = never)")

@@ -64,6 +64,21 @@ def test_user_identifiers_and_plain_words_are_not_project_names() -> None:
     assert plain > 0.0  # "swap" is a plain word missing from the corpus: weak evidence
 
 
+def test_file_formats_and_protocols_missing_from_the_docs_are_not_judged() -> None:
+    df = Counter({"stream": 5, "larg": 9, "file": 30, "respons": 40})
+    docs = ["StreamingResponse streams a large file"]
+    plain = lexical_features("How do I stream a large file as a response?", docs, df, 100, False)
+    csv = lexical_features("How do I stream a large CSV file as a response?", docs, df, 100, False)
+    assert csv == plain and plain[1] == 0.0
+    # Where the docs do use it, it is judged like any term: here it is not in the passages.
+    with_csv = lexical_features(
+        "How do I stream a large CSV file as a response?", docs, df + Counter({"csv": 2}), 100, False
+    )
+    assert with_csv[0] < plain[0]
+    # A real name of another tool still reads as one.
+    assert lexical_features("How do I stream a large Parquet file?", docs, df, 100, False)[1] > 0
+
+
 def test_words_written_apart_match_the_compound_the_docs_use() -> None:
     df = Counter({"startup": 5, "shutdown": 4, "start": 30, "run": 40, "code": 50, "app": 60, "set": 20})
     df.update({"setup": 9, "cor": 6, "json": 30, "schema": 30, "jsonschema": 2})
