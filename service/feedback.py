@@ -7,14 +7,13 @@ rows = store.export(project="fastapi")
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from service.sqlite_file import connect
 
 Rating = Literal["up", "down"]
 
@@ -56,18 +55,8 @@ class FeedbackStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        with self._connect() as db:
+        with connect(self.path) as db:
             db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:  # commits, or rolls back on error
-                yield db
-        finally:
-            db.close()
 
     def add(self, record: FeedbackRecord) -> FeedbackRecord:
         row = asdict(record)
@@ -75,7 +64,7 @@ class FeedbackStore:
         row["created_at"] = record.created_at or time.time()
         cols = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
-        with self._lock, self._connect() as db:
+        with self._lock, connect(self.path) as db:
             cur = db.execute(f"INSERT INTO feedback ({cols}) VALUES ({marks})", row)
             new_id = int(cur.lastrowid or 0)
         return FeedbackRecord(**{**row, "id": new_id})
@@ -86,11 +75,11 @@ class FeedbackStore:
         if project:
             sql += " AND project = ?"
             args.append(project)
-        with self._connect() as db:
+        with connect(self.path) as db:
             return [dict(r) for r in db.execute(sql + " ORDER BY id", args)]
 
     def summary(self, project: str) -> dict[str, int]:
-        with self._connect() as db:
+        with connect(self.path) as db:
             rows = db.execute(
                 "SELECT rating, COUNT(*) FROM feedback WHERE project = ? GROUP BY rating", (project,)
             ).fetchall()

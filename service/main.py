@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from service.api.routes import admin, ask, health, projects, search
 from service.api.routes import feedback as feedback_routes
+from service.api.routes import questions as questions_routes
 from service.api.routes import widget as widget_routes
 from service.bridges import discord as discord_bridge
 from service.bridges import slack as slack_bridge
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, *, components: Components | Non
     install_error_handlers(app)
     for module in (health, search, projects, admin, ask):
         app.include_router(module.router)
-    for module in (widget_routes, feedback_routes, slack_bridge, discord_bridge):
+    for module in (widget_routes, feedback_routes, questions_routes, slack_bridge, discord_bridge):
         app.include_router(module.router)
     # Last added runs first: CORS wraps the limiter so a 429 still reaches the widget.
     app.state.rate_limiter = RateLimiter(per_min=settings.rate_limit_per_min)

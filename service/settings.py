@@ -22,7 +22,16 @@ class Settings(BaseSettings):
     )
     qdrant_api_key: str = Field("", description="API key for the Qdrant server")
     qdrant_collection: str = Field("ossqa_chunks", description="Collection holding every project's chunks")
-    database_url: str = Field("", description="Conversation/feedback DB; empty = SQLite in OSSQA_DATA_DIR")
+    database_url: str = Field(
+        "",
+        description="Conversation history DB (postgresql://...); empty = SQLite in OSSQA_DATA_DIR "
+        "(feedback and the question log are always SQLite there)",
+    )
+    question_log: bool = Field(
+        True,
+        description="Keep each question /ask gets with its outcome (GET /admin/questions shows what the "
+        "docs did not answer); false keeps none",
+    )
 
     # Retrieval
     embedding_model: Literal["use-multilingual", "minilm", "use+minilm"] = Field(
@@ -113,7 +122,7 @@ class Settings(BaseSettings):
     ossqa_admin_key: str = Field(
         "",
         description="Secret for admin routes (POST /admin/ingest, DELETE /admin/projects/P, "
-        "GET /admin/feedback); empty disables them",
+        "GET /admin/feedback, GET /admin/questions); empty disables them",
     )
     allowed_origins: str = Field(
         "*", description="CORS origins, comma-separated (per project: name=origin|origin;...)"

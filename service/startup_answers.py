@@ -1,7 +1,7 @@
 """Builds the answer pipeline in the app lifespan: one shared `httpx.AsyncClient`, the LLM
-backend (service/llm/factory.py), the conversation store and the `Answerer` on
-`app.state.answerer`. A failure here never stops the app: /search keeps working and /ask
-answers 503 with the reason."""
+backend (service/llm/factory.py), the conversation store, the question log
+(`app.state.questions`) and the `Answerer` on `app.state.answerer`. A failure here never
+stops the app: /search keeps working and /ask answers 503 with the reason."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from service.container import Components
 from service.conversations import Conversations, open_conversations
 from service.llm.base import BaseLLM
 from service.llm.factory import LocalLLM, build_llm
+from service.question_log import QUESTION_LOG_FILE, QuestionLog
 from service.settings import Settings
 
 log = logging.getLogger("ossqa")
@@ -44,16 +45,20 @@ class AnswerParts:
 async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> AnswerParts:
     parts = AnswerParts()
     app.state.answerer = None
+    app.state.questions = None
     try:
         parts.client = httpx.AsyncClient()
         parts.llm = build_llm(settings, parts.client)
         parts.conversations = open_conversations(
             data_dir=Path(settings.ossqa_data_dir), database_url=settings.database_url
         )
+        if settings.question_log:
+            app.state.questions = QuestionLog(Path(settings.ossqa_data_dir) / QUESTION_LOG_FILE)
         app.state.answerer = Answerer(
             comps.retriever,
             parts.llm,
             parts.conversations,
+            questions=app.state.questions,
             refusal_threshold=settings.refusal_threshold,
             refusal_signal=settings.refusal_signal,
             max_tokens=settings.llm_max_tokens,

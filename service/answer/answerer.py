@@ -5,13 +5,14 @@ prompt the model -> verify (question's language, citations, fallbacks) -> rememb
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from retrieval.tokenize import has_cjk
+from retrieval.tokenize import has_cjk, question_lang
 from retrieval.types import Hit
 from service.answer.citations import attribute, citation_for, closest_links
 from service.answer.fallbacks import (
@@ -30,9 +31,12 @@ from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
 from service.errors import AnswerError, LLMUnavailable, status_for
 from service.llm.base import BaseLLM, Message
+from service.question_log import LoggedQuestion, Outcome, QuestionLog
 from service.types import Answer, Citation
 
 RETRIEVE_K = 8
+
+log = logging.getLogger("ossqa")
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Prepared:
     """What retrieval and the refusal decision produced for one question: everything the
     generation half needs."""
 
+    project: str
     conversation_id: str
     question: str
     standalone: str
@@ -76,6 +81,7 @@ class Prepared:
         """Passages chosen elsewhere (a stored eval run replayed on another model): confident,
         no conversation."""
         return cls(
+            project="",
             conversation_id="given",
             question=question,
             standalone=question,
@@ -98,6 +104,7 @@ class Answerer:
         llm: BaseLLM | None,
         conversations: Conversations | None = None,
         *,
+        questions: QuestionLog | None = None,
         refusal_threshold: float | None = None,
         refusal_signal: RefusalSignal = "fallback",
         max_tokens: int = 256,
@@ -108,6 +115,7 @@ class Answerer:
         self.retriever = retriever
         self.llm = llm
         self.conversations = conversations
+        self.questions = questions  # what was asked and what became of it, for maintainers
         self.max_tokens = max_tokens
         self.max_passages = max_passages
         self.passage_chars = passage_chars
@@ -141,6 +149,7 @@ class Answerer:
             **stages,
         }
         return Prepared(
+            project=project,
             conversation_id=cid,
             question=question,
             standalone=standalone,
@@ -270,7 +279,28 @@ class Answerer:
         if remember and self.conversations is not None:
             self.conversations.append(prep.conversation_id, "user", prep.question, standalone=prep.standalone)
             self.conversations.append(prep.conversation_id, "assistant", answer.answer)
+        if self.questions is not None:
+            self._log(self.questions, prep, answer)
         return Answer(**{**answer.__dict__, "timings_ms": timings})
+
+    @staticmethod
+    def _log(questions: QuestionLog, prep: Prepared, answer: Answer) -> None:
+        outcome: Outcome = "error" if answer.error else "refused" if answer.refused else "answered"
+        shown = answer.closest if answer.refused else answer.citations
+        entry = LoggedQuestion(
+            project=prep.project,
+            question=prep.question,
+            outcome=outcome,
+            confidence=prep.confidence.value,
+            conversation_id=prep.conversation_id,
+            standalone=prep.standalone if prep.standalone != prep.question else "",
+            lang=question_lang(prep.question),
+            paths=tuple(dict.fromkeys(c.path for c in shown)),
+        )
+        try:
+            questions.add(entry)
+        except Exception as exc:  # a full disk must not cost the user the answer
+            log.warning("question log: %s", exc)
 
     def _no_model(self) -> AnswerError | None:
         if self.llm is None:

@@ -122,6 +122,10 @@ def test_grounded_answer_states_the_fact_and_cites_its_page(client: TestClient) 
     assert "42" in data["answer"]
     assert "docs/timeouts.md" in [c["path"] for c in data["citations"]]
     assert_citations_are_real(data)
+    # The question log keeps it as answered, with the pages it cited.
+    logged = client.app.state.questions.export(project=PROJECT, outcome="answered")  # type: ignore[attr-defined]
+    entry = next(q for q in logged if q["question"] == "What is the default timeout of a Widget call?")
+    assert entry["paths"] == [c["path"] for c in data["citations"]]
 
 
 def test_unanswerable_question_is_refused_with_closest_links(client: TestClient) -> None:

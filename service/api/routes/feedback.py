@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -11,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from service.api.csv_export import csv_response
 from service.api.routes.admin import AdminDep
 from service.api.schemas import ProjectName
 from service.feedback import FeedbackRecord, FeedbackStore
@@ -34,13 +33,6 @@ class FeedbackCreate(BaseModel):
 class FeedbackPublic(BaseModel):
     ok: bool = True
     id: int
-
-
-def _csv_cell(value: object) -> object:
-    # User text opening with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def get_feedback_store(request: Request) -> FeedbackStore:
@@ -69,13 +61,4 @@ async def export_feedback(
     rows = await run_in_threadpool(get_feedback_store(request).export, project=project, since=since)
     if format == "json":
         return {"feedback": rows, "count": len(rows)}
-    out = io.StringIO()
-    fields = list(FeedbackRecord.__dataclass_fields__)
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows({k: _csv_cell(v) for k, v in row.items()} for row in rows)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv",
-        headers={"content-disposition": 'attachment; filename="feedback.csv"'},
-    )
+    return csv_response(rows, list(FeedbackRecord.__dataclass_fields__), "feedback.csv")

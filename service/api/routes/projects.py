@@ -34,4 +34,7 @@ def get_project(project: str, components: ComponentsDep, request: Request) -> di
     answerer = getattr(request.app.state, "answerer", None)
     if answerer is not None:  # absent when the answer pipeline could not start
         info["refusal"] = answerer.scorer.describe(project)
+    questions = getattr(request.app.state, "questions", None)
+    if questions is not None:  # how many were asked, answered, refused (GET /admin/questions lists them)
+        info["questions"] = questions.summary(project)
     return info
