@@ -139,7 +139,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
             return 1
         chunks, reranker = deleted.chunks, deleted.reranker
     extra = " and its trained reranker" if reranker else ""
-    print(f"deleted project {args.project!r}: {chunks} chunks{extra} (conversations and feedback kept)")
+    kept = "conversations, feedback and the question log kept"
+    print(f"deleted project {args.project!r}: {chunks} chunks{extra} ({kept})")
     return 0
 
 

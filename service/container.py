@@ -66,8 +66,8 @@ class Components:
 
     def delete_project(self, project: str) -> ProjectDeletion | None:
         """Remove a project's chunks, its manifest entry and its trained reranker; None when
-        the data dir holds nothing of it. Conversations and feedback are kept: they are the
-        users' history, and feedback is still worth reading if the project is ingested again."""
+        the data dir holds nothing of it. Conversations, feedback and the question log are kept:
+        they are the users' history, still worth reading if the project is ingested again."""
         data_dir = Path(self.settings.ossqa_data_dir)
         chunks = self.store.count(project)
         reranker = model_dir(data_dir, project).exists()

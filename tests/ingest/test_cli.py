@@ -103,7 +103,8 @@ def test_delete_asks_for_yes_then_removes_only_that_project(
     assert "run again with --yes" in capsys.readouterr().err
     assert main(["delete", "demo", "--yes"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"deleted project 'demo': [1-9]\d* chunks \(conversations and feedback kept\)", out)
+    kept = r"\(conversations, feedback and the question log kept\)"
+    assert re.search(r"deleted project 'demo': [1-9]\d* chunks " + kept, out)
     assert main(["delete", "demo", "--yes"]) == 1
     assert "error: unknown project 'demo'" in capsys.readouterr().err
     # The other project is untouched: re-ingesting it finds every file unchanged.

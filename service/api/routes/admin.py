@@ -55,7 +55,8 @@ def delete_project(
     project: Annotated[str, PathParam(max_length=PROJECT_MAX_CHARS, pattern=PROJECT_PATTERN)],
     request: Request,
 ) -> ProjectDeletedPublic:
-    """Remove the project's chunks and trained reranker (conversations and feedback stay)."""
+    """Remove the project's chunks and trained reranker (conversations, feedback and the
+    question log stay)."""
     deleted = request.app.state.jobs.delete_project(project)
     if deleted is None:
         raise ProjectNotFound(project)
