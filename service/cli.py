@@ -349,6 +349,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_questions(args: argparse.Namespace) -> int:
+    """What users asked, newest first; `--outcome refused` lists what the docs did not answer.
+    Reads the log's SQLite file directly, so it works while `ossqa serve` runs."""
+    from service.question_log import QUESTION_LOG_FILE, QuestionLog
+
+    settings = _settings()
+    path = Path(settings.ossqa_data_dir) / QUESTION_LOG_FILE
+    if not path.exists():
+        state = "on" if settings.question_log else "off (QUESTION_LOG=false)"
+        print(f"no questions logged in {settings.ossqa_data_dir} yet; the question log is {state}")
+        return 0
+    since = time.time() - args.days * 86400 if args.days else 0.0
+    rows = QuestionLog(path).export(project=args.project, outcome=args.outcome, since=since, limit=args.limit)
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
+        pages = ", ".join(r["paths"][:3]) or "-"
+        print(f"{when}  {r['outcome']:<8}  {r['confidence']:.2f}  {r['question']}\n    {pages}")
+    print(f"{len(rows)} question(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ossqa", description="Grounded Q&A over a project's knowledge.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -366,6 +387,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("project", type=project_name)
     p.add_argument("--yes", action="store_true", help="confirm the deletion")
     p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser(
+        "questions", help="questions users asked; --outcome refused: what the docs do not answer"
+    )
+    p.add_argument("project", type=project_name)
+    p.add_argument("--outcome", choices=["answered", "refused", "error"], default=None)
+    p.add_argument("--days", type=float, default=0, help="only the last N days (0 = all)")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_questions)
 
     p = sub.add_parser("serve", help="serve the HTTP API")
     p.add_argument("--host", default=None)

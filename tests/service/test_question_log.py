@@ -106,3 +106,28 @@ def test_a_broken_log_does_not_cost_the_user_the_answer(
         log = client.app.state.questions  # type: ignore[attr-defined]
         log.path = tmp_path  # a folder: SQLite cannot open it
         assert ask(client, OFF_TOPIC)["refused"] is True
+
+
+def test_cli_lists_what_the_docs_did_not_answer(
+    tmp_path: Path,
+    tiny_corpus: Path,
+    embedder: BaseEmbedder,
+    monkeypatch,
+    capsys,  # noqa: ANN001
+) -> None:
+    from service.cli import main
+
+    monkeypatch.setenv("OSSQA_DATA_DIR", str(tmp_path))
+    assert main(["questions", "demo"]) == 0
+    assert "no questions logged" in capsys.readouterr().out
+    with running(tmp_path, tiny_corpus, embedder) as client:
+        ask(client, OFF_TOPIC)
+        ask(client, ON_TOPIC)
+        # Read while the server runs: SQLite, not the locked index.
+        assert main(["questions", "demo", "--outcome", "refused"]) == 0
+    out = capsys.readouterr().out
+    assert OFF_TOPIC in out and ON_TOPIC not in out and "1 question(s)" in out
+    assert main(["questions", "demo", "--days", "1"]) == 0
+    assert "2 question(s)" in capsys.readouterr().out
+    assert main(["questions", "other"]) == 0
+    assert "0 question(s)" in capsys.readouterr().out
