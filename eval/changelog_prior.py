@@ -11,9 +11,10 @@ import argparse
 from dataclasses import replace
 
 from eval.calibrate_refusal import load_lines
+from eval.refusal_sweep import gate_scorer
 from retrieval.priors import is_changelog
 from retrieval.rerank.training.calibrate import auroc
-from service.answer import RETRIEVE_K, Answerer
+from service.answer import RETRIEVE_K
 from service.container import build_components
 from service.settings import Settings
 
@@ -31,12 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings()
     comps = build_components(settings)
-    scorer = Answerer(
-        comps.retriever,
-        None,
-        refusal_threshold=settings.refusal_threshold,
-        refusal_signal=settings.refusal_signal,
-    ).scorer
+    scorer = gate_scorer(comps, settings)
     threshold = scorer.describe(args.project).get("threshold")
     base = comps.retriever.params
     print("| prior | set | n | a changelog among the 3 prompt passages | passed the refusal gate |")

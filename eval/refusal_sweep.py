@@ -16,7 +16,8 @@ from pathlib import Path
 from eval.retrieval import load_questions
 from retrieval.rerank.training.calibrate import auroc
 from service.answer import RETRIEVE_K, Answerer
-from service.container import build_components
+from service.confidence import ConfidenceScorer
+from service.container import Components, build_components
 from service.settings import Settings
 
 THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
@@ -45,6 +46,16 @@ def sweep_table(title: str, scored: list[tuple[str, bool, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def gate_scorer(comps: Components, settings: Settings) -> ConfidenceScorer:
+    """The scorer /ask builds, from the same settings (no model: it is never called here)."""
+    return Answerer(
+        comps.retriever,
+        None,
+        refusal_threshold=settings.refusal_threshold,
+        refusal_signal=settings.refusal_signal,
+    ).scorer
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--project", required=True)
@@ -54,13 +65,7 @@ def main() -> None:
     settings = Settings()
     comps = build_components(settings)
     try:
-        # The scorer /ask builds, from the same settings (no model: it is never called here).
-        scorer = Answerer(
-            comps.retriever,
-            None,
-            refusal_threshold=settings.refusal_threshold,
-            refusal_signal=settings.refusal_signal,
-        ).scorer
+        scorer = gate_scorer(comps, settings)
         scored = []
         for q in load_questions(args.questions):
             hits = comps.retriever.search(args.project, q.question, top_k=RETRIEVE_K)

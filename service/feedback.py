@@ -7,13 +7,12 @@ rows = store.export(project="fastapi")
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from service.sqlite_file import connect
+from service.sqlite_file import AppendOnlyTable, connect
 
 Rating = Literal["up", "down"]
 
@@ -48,26 +47,15 @@ class FeedbackRecord:
     id: int = 0
 
 
-class FeedbackStore:
-    """Append-only table; one short connection per call, so it is safe from any thread."""
-
+class FeedbackStore(AppendOnlyTable):
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with connect(self.path) as db:
-            db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def add(self, record: FeedbackRecord) -> FeedbackRecord:
         row = asdict(record)
         row.pop("id")
         row["created_at"] = record.created_at or time.time()
-        cols = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
-        with self._lock, connect(self.path) as db:
-            cur = db.execute(f"INSERT INTO feedback ({cols}) VALUES ({marks})", row)
-            new_id = int(cur.lastrowid or 0)
-        return FeedbackRecord(**{**row, "id": new_id})
+        return FeedbackRecord(**{**row, "id": self.insert("feedback", row)})
 
     def export(self, *, project: str | None = None, since: float = 0.0) -> list[dict[str, Any]]:
         sql = "SELECT * FROM feedback WHERE created_at >= ?"

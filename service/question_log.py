@@ -12,13 +12,12 @@ rows = log.export(project="fastapi", outcome="refused")
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from service.sqlite_file import connect
+from service.sqlite_file import AppendOnlyTable, connect
 
 QUESTION_LOG_FILE = "questions.sqlite3"
 Outcome = Literal["answered", "refused", "error"]
@@ -54,24 +53,15 @@ class LoggedQuestion:
     created_at: float = 0.0
 
 
-class QuestionLog:
-    """Append-only table; one short connection per call, so it is safe from any thread."""
-
+class QuestionLog(AppendOnlyTable):
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with connect(self.path) as db:
-            db.executescript(_SCHEMA)
+        super().__init__(path, _SCHEMA)
 
     def add(self, entry: LoggedQuestion) -> None:
         row = asdict(entry)
         row["paths"] = json.dumps(list(entry.paths))
         row["created_at"] = entry.created_at or time.time()
-        cols = ", ".join(row)
-        marks = ", ".join(f":{k}" for k in row)
-        with self._lock, connect(self.path) as db:
-            db.execute(f"INSERT INTO questions ({cols}) VALUES ({marks})", row)
+        self.insert("questions", row)
 
     def export(
         self,
