@@ -14,7 +14,13 @@ import re
 
 from retrieval.types import Hit
 
-_CHANGELOG_RE = re.compile(r"(^|/)(history|changelog|changes|news|release[-_ ]?notes)(\.[a-z]+)?$", re.I)
+# A changelog file (HISTORY.md, CHANGES.rst, release-notes.md), or any page in a folder of
+# per-release notes (docs/releases/v1.2.md, docs/whatsnew/3.12.rst, changelog/0.4.md).
+_CHANGELOG_RE = re.compile(
+    r"(^|/)(history|changelog|changes|news|whatsnew|release[-_ ]?notes)(\.[a-z]+)?$"
+    r"|(^|/)(changelogs?|changes|releases|whatsnew|release[-_ ]?notes)/",
+    re.I,
+)
 # A version number ("2.9", "v0.110.1") or words about releases: the changelog may be the answer.
 _ASKS_ABOUT_CHANGES_RE = re.compile(
     r"\bv?\d+\.\d+|changelog|release notes?|which version|what version|版本|更新日志|发布说明", re.I
