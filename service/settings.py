@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         120.0, gt=0, description="Total time allowed for one generation (streamed or not)"
     )
     llm_max_tokens: int = Field(384, ge=16, description="Most tokens generated per answer")
+    answer_cache_entries: int = Field(
+        256,
+        ge=0,
+        le=100_000,
+        description="Answers kept by their exact prompt, so a repeated question skips the model (0 = off)",
+    )
     llm_threads: int = Field(
         2,
         ge=1,

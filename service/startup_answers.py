@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 
 from service.answer import Answerer
+from service.answer.cache import AnswerCache
 from service.container import Components
 from service.conversations import Conversations, open_conversations
 from service.llm.base import BaseLLM
@@ -59,6 +60,7 @@ async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> 
             parts.llm,
             parts.conversations,
             questions=app.state.questions,
+            cache=AnswerCache(settings.answer_cache_entries) if settings.answer_cache_entries else None,
             refusal_threshold=settings.refusal_threshold,
             refusal_signal=settings.refusal_signal,
             max_tokens=settings.llm_max_tokens,

@@ -9,11 +9,12 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from retrieval.tokenize import has_cjk, question_lang
 from retrieval.types import Hit
+from service.answer.cache import AnswerCache, prompt_key
 from service.answer.citations import attribute, citation_for, closest_links
 from service.answer.fallbacks import (
     echoes_prompt,
@@ -57,6 +58,7 @@ class AnswerStats:
     model_declined: int = 0  # of those, the model said the passages do not answer
     answers_markers_only: int = 0  # of those, the model wrote citation markers and nothing else
     errors: int = 0
+    answers_from_cache: int = 0  # the same prompt was answered before: no model call
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Answerer:
         conversations: Conversations | None = None,
         *,
         questions: QuestionLog | None = None,
+        cache: AnswerCache | None = None,
         refusal_threshold: float | None = None,
         refusal_signal: RefusalSignal = "fallback",
         max_tokens: int = 256,
@@ -116,6 +119,7 @@ class Answerer:
         self.llm = llm
         self.conversations = conversations
         self.questions = questions  # what was asked and what became of it, for maintainers
+        self.cache = cache  # answers by the exact prompt: a repeated question skips the model
         self.max_tokens = max_tokens
         self.max_passages = max_passages
         self.passage_chars = passage_chars
@@ -328,6 +332,25 @@ class Answerer:
         finally:
             await pieces.aclose()  # type: ignore[attr-defined]
 
+    def _cached(self, prep: Prepared, project: str) -> tuple[str | None, Answer | None]:
+        """(the prompt's cache key, the answer given to the same prompt before, as this
+        question's answer). Served even while the model is down."""
+        if self.cache is None or self.llm is None:
+            return None, None
+        key = prompt_key(f"{self.llm.model}|{self.max_tokens}", self._messages(prep, project))
+        hit = self.cache.get(key)
+        if hit is None:
+            return key, None
+        self.stats.answers_from_cache += 1
+        prep.timings["cache_hit"] = 1.0
+        fresh = replace(hit, conversation_id=prep.conversation_id, closest=prep.closest, timings_ms={})
+        return key, self._finish(prep, fresh)
+
+    def _keep(self, key: str | None, answer: Answer) -> Answer:
+        if key is not None and self.cache is not None and not answer.error:
+            self.cache.put(key, answer)
+        return answer
+
     # -- public API
 
     async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer:
@@ -335,6 +358,9 @@ class Answerer:
         prep = await self._prepare(project, question, conversation_id)
         if not prep.confidence.confident or not prep.passages:
             return self._refusal(prep, project)
+        key, cached = self._cached(prep, project)
+        if cached is not None:
+            return cached
         missing = self._no_model()
         if missing is not None:
             return self._error(prep, missing)
@@ -347,7 +373,7 @@ class Answerer:
         finally:
             await gen.aclose()
         prep.timings["generate_ms"] = (time.perf_counter() - t0) * 1e3
-        return await self.verify(prep, project, raw)
+        return self._keep(key, await self.verify(prep, project, raw))
 
     async def stream(
         self, project: str, question: str, *, conversation_id: str | None = None
@@ -360,6 +386,11 @@ class Answerer:
             answer = self._refusal(prep, project)
             yield {"type": "token", "text": answer.answer}
             yield {"type": "final", **answer_dict(answer)}
+            return
+        key, cached = self._cached(prep, project)
+        if cached is not None:
+            yield {"type": "token", "text": cached.answer}
+            yield {"type": "final", **answer_dict(cached)}
             return
         missing = self._no_model()
         if missing is not None:
@@ -380,7 +411,8 @@ class Answerer:
         prep.timings["generate_ms"] = (time.perf_counter() - t0) * 1e3
         # Clients show the final event's answer in place of the streamed tokens, so a translated
         # answer replaces the English one that was streamed.
-        yield {"type": "final", **answer_dict(await self.verify(prep, project, "".join(pieces)))}
+        answer = self._keep(key, await self.verify(prep, project, "".join(pieces)))
+        yield {"type": "final", **answer_dict(answer)}
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:

@@ -202,6 +202,54 @@ def test_closing_the_stream_stops_generation(client: TestClient) -> None:
     assert "42" in ask(client, "What is the default timeout of a Widget call?")["answer"]
 
 
+def sse_events(client: TestClient, body: dict) -> list[tuple[str, dict]]:
+    events: list[tuple[str, dict]] = []
+    with client.stream("POST", "/ask", json={**body, "stream": True}) as r:
+        assert r.status_code == 200
+        kind = ""
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+    return events
+
+
+def test_a_repeated_question_is_answered_from_the_cache(client: TestClient) -> None:
+    """The same prompt (question, passages, history) gets the same answer without a model call,
+    in a new conversation, streamed or not, and even while the model is down."""
+    import httpx
+
+    from service.llm.openai_compat import OpenAICompatLLM
+
+    q = "How do I disable retries on a widget?"
+    first = ask(client, q)
+    assert first["refused"] is False and "cache_hit" not in first["timings_ms"]
+    again = ask(client, q)
+    assert again["timings_ms"].get("cache_hit") == 1
+    assert (again["answer"], again["citations"]) == (first["answer"], first["citations"])
+    assert again["conversation_id"] != first["conversation_id"]
+    # A follow-up in that conversation has history, so another prompt: the model answers it.
+    follow = ask(client, "and how do I turn them back on?", conversation_id=again["conversation_id"])
+    assert "cache_hit" not in follow["timings_ms"]
+
+    events = sse_events(client, {"project": PROJECT, "question": q})
+    assert [k for k, _ in events] == ["token", "final"]
+    assert events[0][1]["text"] == first["answer"] and events[1][1]["timings_ms"]["cache_hit"] == 1
+
+    answerer = client.app.state.answerer  # type: ignore[attr-defined]
+    real = answerer.llm
+    dead = httpx.AsyncClient()
+    answerer.llm = OpenAICompatLLM(dead, base_url=f"http://127.0.0.1:{free_port()}/v1", model=real.model)
+    try:
+        assert ask(client, q)["answer"] == first["answer"]
+        r = client.post("/ask", json={"project": PROJECT, "question": "What does `widget test --fast` run?"})
+        assert r.status_code == 503  # not asked before: it needs the model
+    finally:
+        answerer.llm = real
+        asyncio.run(dead.aclose())
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
