@@ -112,12 +112,14 @@ def settings(tmp_path: Path) -> Settings:
 
 def fake_llm_settings(data_dir: Path, llm_url: str, **overrides: object) -> Settings:
     """Settings for `/ask` against a wire-format model server (tests/service/_wire.py): no rate
-    limit, and the model is always called (no refusal), so every prompt can be inspected."""
+    limit, and the model is always called (no refusal, no answer cache), so every prompt can be
+    inspected."""
     values: dict[str, object] = {
         "ossqa_data_dir": data_dir,
         "rate_limit_per_min": 0,
         "llm_base_url": f"{llm_url}/v1",
         "refusal_threshold": 0.0,
+        "answer_cache_entries": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
