@@ -145,7 +145,57 @@ def attribute(
                 result.cited.append(n)
             result.support.setdefault(n, []).append(MARKER_RE.sub("", s).strip())
     result.answer = "".join(out_sentences).strip()
+    if fill_missing:
+        result.answer = _cite_copied_code(result, passages)
     return result
+
+
+# A code line worth tracing: not an import, a comment or a bracket on its own.
+_TRACEABLE_MIN_CHARS = 13
+
+
+def _traceable(code: str) -> list[str]:
+    lines = (ln.strip() for ln in code.splitlines())
+    skip = ("from ", "import ", "#")
+    return [ln for ln in lines if len(ln) >= _TRACEABLE_MIN_CHARS and not ln.startswith(skip)]
+
+
+def _code_source(code: str, passages: Sequence[Passage]) -> int | None:
+    """The passage holding most, and at least half, of the block's traceable lines verbatim."""
+    lines = _traceable(code)
+    if not lines or not passages:
+        return None
+    shares = {p.n: sum(ln in p.hit.text for ln in lines) / len(lines) for p in passages}
+    best = max(shares, key=lambda n: (shares[n], -n))
+    return best if shares[best] >= 0.5 else None
+
+
+def _cite_copied_code(result: Attribution, passages: Sequence[Passage]) -> str:
+    """A code block the model copied is cited to the passage it came from. Sentence attribution
+    skips code, so a copied example went uncited or was credited to the passage the prose
+    around it resembled. The marker goes on the line introducing the block ("Here's how [1]:")."""
+    lines = result.answer.split("\n")
+    i = 0
+    while i < len(lines):
+        if not lines[i].lstrip().startswith("```"):
+            i += 1
+            continue
+        end = next((k for k in range(i + 1, len(lines)) if lines[k].lstrip().startswith("```")), None)
+        if end is None:
+            break
+        code = "\n".join(lines[i + 1 : end])
+        n = _code_source(code, passages)
+        if n is not None:
+            if n not in result.cited:
+                result.cited.append(n)
+            result.support.setdefault(n, []).append(_traceable(code)[0])
+            intro = next((k for k in range(i - 1, -1, -1) if lines[k].strip()), None)
+            text = lines[intro] if intro is not None else ""
+            prose = text and not text.lstrip().startswith(("```", "#", "|", ">"))
+            if intro is not None and prose and f"[{n}]" not in text:
+                lines[intro] = _append_marker(text, n)
+        i = end + 1
+    return "\n".join(lines)
 
 
 def _tidy(prose: str) -> str:

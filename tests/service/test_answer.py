@@ -157,6 +157,25 @@ def test_attribution_never_writes_markers_inside_code() -> None:
     assert att.cited == [1] and att.answer.startswith("To enable CORS, add CORSMiddleware to the app [1].")
 
 
+def test_a_copied_code_block_cites_the_passage_it_came_from() -> None:
+    # The prose resembles passage [1]; the example was copied from passage [2].
+    example = (
+        "client = TestClient(app)\nresponse = client.get('/items/42')\nassert response.status_code == 200"
+    )
+    source = make_hit(2, title="Testing", text=f"Call the app in tests:\n\n```python\n{example}\n```")
+    passages = select_passages([CORS, source])
+    prose = "To enable CORS, add CORSMiddleware to the app. Then check it like this:"
+    answer = f"{prose}\n\n```python\n{example}\n```"
+    att = attribute(answer, passages)
+    assert att.cited == [1, 2]
+    assert "check it like this: [2]\n\n```python\n" + example + "\n```" in att.answer  # code untouched
+    # Code found in no passage, or mostly elsewhere, cites nothing.
+    own = "```python\nresult = compute_totals(orders)\nprint(result.summary())\n```"
+    assert attribute(f"To enable CORS, add CORSMiddleware to the app.\n\n{own}", passages).cited == [1]
+    # Quote answers carry their own markers: nothing is added there.
+    assert attribute(answer, passages, fill_missing=False).cited == []
+
+
 def test_indexes_in_code_are_not_citations() -> None:
     # `items[0]` lost its [0] as an "invalid marker", and `rows[1]` cited passage 1.
     code = "```python\nfirst = items[0]\nsecond = rows[2]\n```"
