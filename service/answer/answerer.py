@@ -1,6 +1,7 @@
 """`Answerer`: one question from `/ask` (or its stream) to the answer, in order:
 prepare (condense a follow-up, retrieve, decide on confidence, choose passages) -> refuse, or
-prompt the model -> verify (question's language, citations, fallbacks) -> remember the turn."""
+take the answer given to the same prompt before (cache.py), or prompt the model -> verify
+(question's language, citations, fallbacks) -> remember the turn and log the question."""
 
 from __future__ import annotations
 
