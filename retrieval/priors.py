@@ -5,7 +5,9 @@ feature ("Add support for X in Y"), so they match many questions' words while ra
 explaining how to do anything; in a big project they are also the largest page (FastAPI's
 release notes are a third of its English docs). Unless the question asks about versions or
 changes, each changelog page moves down a few places: it stays in the list as a link, but the
-pages that explain the feature come first, into the prompt and the refusal decision.
+pages that explain the feature come first, into the prompt (and, for a project with no trained
+reranker, into the refusal decision; a trained one's calibrated order decides refusal).
+Measured in eval/results/changelog_prior.md.
 """
 
 from __future__ import annotations
