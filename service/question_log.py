@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS questions (
     created_at REAL NOT NULL,
     project TEXT NOT NULL,
     conversation_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
     question TEXT NOT NULL,
     standalone TEXT NOT NULL,
     lang TEXT NOT NULL,
@@ -47,6 +48,7 @@ class LoggedQuestion:
     outcome: Outcome
     confidence: float
     conversation_id: str = ""
+    channel: str = "api"  # api, widget, slack, discord
     standalone: str = ""  # the follow-up condensed with its history, as retrieval saw it
     lang: str = "en"
     paths: tuple[str, ...] = ()  # cited pages, or the closest ones for a refusal

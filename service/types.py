@@ -32,10 +32,12 @@ class Answer:
 class AnswererProtocol(Protocol):
     """What channels need. `service/answer/answerer.py:Answerer` implements it."""
 
-    async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer: ...
+    async def ask(
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> Answer: ...
 
     def stream(
-        self, project: str, question: str, *, conversation_id: str | None = None
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
     ) -> AsyncIterator[dict[str, Any]]:
         """Yields {"type": "token", "text": ...} events, then one {"type": "final", **Answer fields}."""
         ...

@@ -68,6 +68,7 @@ class Prepared:
     generation half needs."""
 
     project: str
+    channel: str  # where the question came from: api, widget, slack, discord
     conversation_id: str
     question: str
     standalone: str
@@ -85,6 +86,7 @@ class Prepared:
         no conversation."""
         return cls(
             project="",
+            channel="",
             conversation_id="given",
             question=question,
             standalone=question,
@@ -136,7 +138,9 @@ class Answerer:
 
     # -- retrieval and decision (sync; run in a worker thread)
 
-    def prepare(self, project: str, question: str, conversation_id: str | None) -> Prepared:
+    def prepare(
+        self, project: str, question: str, conversation_id: str | None, channel: str = "api"
+    ) -> Prepared:
         started = time.perf_counter()
         cid = conversation_id or uuid.uuid4().hex
         history = self.conversations.history(cid) if self.conversations and conversation_id else []
@@ -155,6 +159,7 @@ class Answerer:
         }
         return Prepared(
             project=project,
+            channel=channel,
             conversation_id=cid,
             question=question,
             standalone=standalone,
@@ -167,8 +172,10 @@ class Answerer:
             started=started,
         )
 
-    async def _prepare(self, project: str, question: str, conversation_id: str | None) -> Prepared:
-        return await asyncio.to_thread(self.prepare, project, question, conversation_id)
+    async def _prepare(
+        self, project: str, question: str, conversation_id: str | None, channel: str
+    ) -> Prepared:
+        return await asyncio.to_thread(self.prepare, project, question, conversation_id, channel)
 
     def _messages(self, prep: Prepared, project: str) -> list[Message]:
         return build_prompt(prep.question, prep.passages, prep.history, project=project)
@@ -298,6 +305,7 @@ class Answerer:
             outcome=outcome,
             confidence=prep.confidence.value,
             conversation_id=prep.conversation_id,
+            channel=prep.channel,
             standalone=prep.standalone if prep.standalone != prep.question else "",
             lang=question_lang(prep.question),
             paths=tuple(dict.fromkeys(c.path for c in shown)),
@@ -354,9 +362,11 @@ class Answerer:
 
     # -- public API
 
-    async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer:
+    async def ask(
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> Answer:
         self.stats.asked += 1
-        prep = await self._prepare(project, question, conversation_id)
+        prep = await self._prepare(project, question, conversation_id, channel)
         if not prep.confidence.confident or not prep.passages:
             return self._refusal(prep, project)
         key, cached = self._cached(prep, project)
@@ -377,12 +387,12 @@ class Answerer:
         return self._keep(key, await self.verify(prep, project, raw))
 
     async def stream(
-        self, project: str, question: str, *, conversation_id: str | None = None
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
     ) -> AsyncIterator[dict[str, Any]]:
         """Token events as the model writes, then one final event with the verified answer
         (markers repaired) and citations. Closing this generator cancels generation."""
         self.stats.asked += 1
-        prep = await self._prepare(project, question, conversation_id)
+        prep = await self._prepare(project, question, conversation_id, channel)
         if not prep.confidence.confident or not prep.passages:
             answer = self._refusal(prep, project)
             yield {"type": "token", "text": answer.answer}

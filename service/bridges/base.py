@@ -22,13 +22,15 @@ def resolve_project(app: FastAPI, configured: str) -> str:
     raise BridgeError("no project configured for this bot: set SLACK_PROJECT / DISCORD_PROJECT")
 
 
-async def ask(app: FastAPI, configured_project: str, question: str, conversation_id: str | None) -> Answer:
+async def ask(
+    app: FastAPI, configured_project: str, question: str, conversation_id: str | None, *, channel: str
+) -> Answer:
     """`app.state.answerer.ask(...)` for the bridge's project (same contract as `/ask`)."""
     answerer = getattr(app.state, "answerer", None)
     if answerer is None:
         raise BridgeError("the answering service is not running")
     project = resolve_project(app, configured_project)
-    return await answerer.ask(project, question, conversation_id=conversation_id)  # type: ignore[no-any-return]
+    return await answerer.ask(project, question, conversation_id=conversation_id, channel=channel)  # type: ignore[no-any-return]
 
 
 def error_answer(exc: Exception) -> Answer:

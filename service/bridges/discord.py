@@ -76,7 +76,7 @@ async def send_answer(app: FastAPI, settings: Settings, interaction: dict[str, A
     """Answer, then send it as the interaction's follow-up message through the webhook API."""
     project = settings.discord_project
     try:
-        answer = await ask(app, project, question, None)
+        answer = await ask(app, project, question, None, channel="discord")
     except Exception as exc:  # shown in Discord rather than lost in a background task
         log.exception("discord /ask failed")
         answer = error_answer(exc)

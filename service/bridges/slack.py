@@ -98,7 +98,7 @@ def build_bolt_app(app: FastAPI, settings: Settings) -> AsyncApp:
             return
         key = f"{event.get('team', '')}:{event.get('channel', '')}:{thread_ts}"
         try:
-            answer = await ask(app, project, question, threads.get(key))
+            answer = await ask(app, project, question, threads.get(key), channel="slack")
         except Exception as exc:  # reported in the thread, not lost in a background task
             log.exception("slack mention failed")
             answer = error_answer(exc)
@@ -114,7 +114,7 @@ def build_bolt_app(app: FastAPI, settings: Settings) -> AsyncApp:
             return
         await ack(text=f":mag: Looking that up in the {project + ' ' if project else ''}docs…")
         try:
-            answer = await ask(app, project, question, None)
+            answer = await ask(app, project, question, None, channel="slack")
         except Exception as exc:
             log.exception("slack /ask failed")
             answer = error_answer(exc)

@@ -562,7 +562,7 @@ textarea { flex: 1; resize: none; min-height: 44px; max-height: 140px; padding: 
       };
       try {
         const url = `${this.api}/ask?project=${encodeURIComponent(this.project)}`;
-        const payload = { project: this.project, question, stream: true };
+        const payload = { project: this.project, question, stream: true, channel: "widget" };
         if (this.conversationId) payload.conversation_id = this.conversationId;
         const res = await fetch(url, {
           method: "POST",

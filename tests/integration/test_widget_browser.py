@@ -156,6 +156,7 @@ class ScriptedAnswerer:
     gate: threading.Event | None = None
     top_k: int = 1
     calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
 
     def _cites(self, project: str, question: str) -> list[Citation]:
         hits = self.retriever.search(project, question, top_k=self.top_k)
@@ -164,16 +165,19 @@ class ScriptedAnswerer:
             for i, h in enumerate(hits, start=1)
         ]
 
-    async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer:
+    async def ask(
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> Answer:
         self.calls.append((project, question, conversation_id))
+        self.channels.append(channel)
         cites = await asyncio.to_thread(self._cites, project, question)
         text = self.template.replace("{quote}", cites[0].quote if cites else "")
         return Answer(text, False, 0.9, cites, conversation_id or f"conv{len(self.calls)}")
 
     async def stream(
-        self, project: str, question: str, *, conversation_id: str | None = None
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
     ) -> AsyncIterator[dict[str, Any]]:
-        answer = await self.ask(project, question, conversation_id=conversation_id)
+        answer = await self.ask(project, question, conversation_id=conversation_id, channel=channel)
         words = answer.answer.split(" ")
         half = len(words) // 2
         for i, word in enumerate(words):
@@ -332,6 +336,7 @@ def test_ask_stream_cite_feedback_by_keyboard(stack: Stack, watched: Watched) ->
     expect(widget(page, ".msg.bot")).to_have_count(2)
     expect(widget(page, ".msg.bot").nth(1).locator(".rate")).to_be_visible()
     assert answerer.calls[-1] == ("demo", "and how do I allow cookies?", "conv1")
+    assert set(answerer.channels) == {"widget"}  # the widget says who asks (question log)
 
     # Escape closes the panel and gives focus back to the launcher.
     page.keyboard.press("Escape")

@@ -124,16 +124,21 @@ class CannedAnswerer:
 
     answer: Answer
     calls: list[tuple[str, str, str | None]] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
     stream_chunks: int = 4
 
-    async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer:
+    async def ask(
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> Answer:
         self.calls.append((project, question, conversation_id))
+        self.channels.append(channel)
         return self.answer
 
     async def stream(
-        self, project: str, question: str, *, conversation_id: str | None = None
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
     ) -> AsyncIterator[dict[str, Any]]:
         self.calls.append((project, question, conversation_id))
+        self.channels.append(channel)
         text = self.answer.answer
         step = max(1, len(text) // self.stream_chunks)
         for i in range(0, len(text), step):

@@ -136,6 +136,7 @@ def test_ask_defers_then_sends_the_answer_as_a_webhook_follow_up(discord_env: Di
     assert "[\\[1\\]](<https://docs.example/background#add-a-task>)" in msg["content"]
     assert "[\\[1\\] Background](<https://docs.example/background#add-a-task>)" in msg["content"]
     assert discord_env.answerer.calls == [("demo", "how do I run work after the response?", None)]
+    assert discord_env.answerer.channels == ["discord"]  # the question log says where it came from
 
 
 def test_refusal_says_so_with_closest_links(discord_env: DiscordEnv) -> None:

@@ -65,6 +65,7 @@ def test_refused_and_failed_questions_are_listed_for_maintainers(
         assert (newest["question"], newest["outcome"]) == (ON_TOPIC, "error")
         assert (oldest["question"], oldest["outcome"]) == (OFF_TOPIC, "refused")
         assert oldest["confidence"] == refused["confidence"] and oldest["lang"] == "en"
+        assert oldest["channel"] == "api"
         # A refusal keeps the closest pages: where the maintainer would add the answer.
         assert oldest["paths"] == [c["path"] for c in refused["closest"]] and oldest["paths"]
 
@@ -78,6 +79,16 @@ def test_refused_and_failed_questions_are_listed_for_maintainers(
         assert r.headers["content-type"].startswith("text/csv")
         (row,) = csv.DictReader(io.StringIO(r.text))
         assert row["question"] == OFF_TOPIC and row["project"] == "demo" and row["paths"].startswith("docs/")
+
+
+def test_the_widget_says_it_asked(tmp_path: Path, tiny_corpus: Path, embedder: BaseEmbedder) -> None:
+    with running(tmp_path, tiny_corpus, embedder) as client:
+        r = client.post("/ask", json={"project": "demo", "question": OFF_TOPIC, "channel": "widget"})
+        assert r.status_code == 200
+        bad = client.post("/ask", json={"project": "demo", "question": OFF_TOPIC, "channel": "slack"})
+        assert bad.status_code == 422 and "channel" in bad.json()["error"]  # bots call in-process
+        rows = client.get("/admin/questions", headers=ADMIN).json()["questions"]
+        assert [q["channel"] for q in rows] == ["widget"]
 
 
 def test_the_list_needs_the_admin_key_and_valid_filters(

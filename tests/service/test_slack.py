@@ -157,7 +157,9 @@ class GatedAnswerer(CannedAnswerer):
         super().__init__(answer)
         self.gate = threading.Event()
 
-    async def ask(self, project: str, question: str, *, conversation_id: str | None = None) -> Answer:
+    async def ask(
+        self, project: str, question: str, *, conversation_id: str | None = None, channel: str = "api"
+    ) -> Answer:
         self.calls.append((project, question, conversation_id))
         await asyncio.to_thread(self.gate.wait, 30)
         return self.answer
@@ -247,6 +249,7 @@ def test_mention_is_answered_in_thread_and_follow_up_keeps_conversation(slack_en
         ("demo", "how do I enable CORS?", None),
         ("demo", "and how do I test it?", "conv-1"),
     ]
+    assert slack_env.answerer.channels == ["slack", "slack"]
 
 
 def test_answerer_failure_is_reported_in_thread(slack_env: SlackEnv) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -31,6 +31,9 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     conversation_id: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")
     stream: bool = False
+    channel: Literal["api", "widget"] = Field(
+        "api", description="who asks: the widget says so (question log)"
+    )
 
     @field_validator("question")
     @classmethod
@@ -77,14 +80,18 @@ async def ask(body: AskRequest, request: Request) -> Any:
     if body.stream:
         # Retrieval errors (unknown project, store down) must still be plain JSON errors:
         # pull the first event before the 200 and the SSE headers go out.
-        events = answerer.stream(body.project, body.question, conversation_id=body.conversation_id)
+        events = answerer.stream(
+            body.project, body.question, conversation_id=body.conversation_id, channel=body.channel
+        )
         first = await anext(aiter(events))
         return StreamingResponse(
             _stream(request, first, events),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    answer = await answerer.ask(body.project, body.question, conversation_id=body.conversation_id)
+    answer = await answerer.ask(
+        body.project, body.question, conversation_id=body.conversation_id, channel=body.channel
+    )
     data = answer_dict(answer)
     if answer.error:
         status = int(answer.timings_ms.get("error_status", 502))
