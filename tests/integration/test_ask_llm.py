@@ -154,14 +154,9 @@ def test_instructions_inside_a_passage_are_not_followed(client: TestClient) -> N
     assert_citations_are_real(data)
 
 
-def test_streaming_sends_tokens_then_final_citations(client: TestClient) -> None:
-    body = {
-        "project": PROJECT,
-        "question": "Which client do I use to test a widget application?",
-        "stream": True,
-    }
+def sse_events(client: TestClient, body: dict) -> list[tuple[str, dict]]:
     events: list[tuple[str, dict]] = []
-    with client.stream("POST", "/ask", json=body) as r:
+    with client.stream("POST", "/ask", json={**body, "stream": True}) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         kind = ""
@@ -170,6 +165,13 @@ def test_streaming_sends_tokens_then_final_citations(client: TestClient) -> None
                 kind = line[7:]
             elif line.startswith("data: "):
                 events.append((kind, json.loads(line[6:])))
+    return events
+
+
+def test_streaming_sends_tokens_then_final_citations(client: TestClient) -> None:
+    events = sse_events(
+        client, {"project": PROJECT, "question": "Which client do I use to test a widget application?"}
+    )
     kinds = [k for k, _ in events]
     assert kinds[-1] == "final" and kinds.count("final") == 1 and kinds.count("token") >= 2
     final = events[-1][1]
@@ -200,19 +202,6 @@ def test_closing_the_stream_stops_generation(client: TestClient) -> None:
     assert got[0]["type"] == "token"
     # The server is free again: the next question is answered normally.
     assert "42" in ask(client, "What is the default timeout of a Widget call?")["answer"]
-
-
-def sse_events(client: TestClient, body: dict) -> list[tuple[str, dict]]:
-    events: list[tuple[str, dict]] = []
-    with client.stream("POST", "/ask", json={**body, "stream": True}) as r:
-        assert r.status_code == 200
-        kind = ""
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                events.append((kind, json.loads(line[6:])))
-    return events
 
 
 def test_a_repeated_question_is_answered_from_the_cache(client: TestClient) -> None:
