@@ -144,8 +144,8 @@ def _trace(answerer: Any) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     prepare, verify = answerer.prepare, answerer.verify
 
-    def traced_prepare(project: str, question: str, conversation_id: str | None) -> Any:
-        prep = prepare(project, question, conversation_id)
+    def traced_prepare(project: str, question: str, conversation_id: str | None, channel: str = "api") -> Any:
+        prep = prepare(project, question, conversation_id, channel)
         f = prep.confidence.features
         seen.update(
             question=question,
