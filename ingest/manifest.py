@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
         raise ManifestMismatch(f"{path} is unreadable ({exc}); move it away to rebuild it") from exc
 
 
+# The server writes the manifest from its ingest worker and from admin routes: each change is
+# a read-modify-write under this lock, so two writers never lose each other's update.
+_LOCK = threading.Lock()
+
+
 def _write(data_dir: Path, manifest: dict[str, Any]) -> None:
     # Write-then-rename so a crash never leaves half a manifest.
     fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".manifest-")
@@ -52,24 +58,41 @@ def check_manifest(data_dir: Path, index: dict[str, Any]) -> None:
             "OSSQA_DATA_DIR and ingest again"
         )
     if old != index:
-        manifest["index"] = index
-        _write(Path(data_dir), manifest)
+        with _LOCK:
+            manifest = read_manifest(data_dir)
+            manifest["index"] = index
+            _write(Path(data_dir), manifest)
 
 
 def record_ingest(data_dir: Path, project: str, summary: dict[str, Any], documents: dict[str, str]) -> None:
-    manifest = read_manifest(data_dir)
-    manifest.setdefault("projects", {})[project] = {
-        "last_ingest": datetime.now(tz=UTC).isoformat(timespec="seconds"),
-        "last_report": summary,
-        "documents": documents,
-    }
-    _write(Path(data_dir), manifest)
+    with _LOCK:
+        manifest = read_manifest(data_dir)
+        manifest.setdefault("projects", {})[project] = {
+            "last_ingest": datetime.now(tz=UTC).isoformat(timespec="seconds"),
+            "last_report": summary,
+            "documents": documents,
+        }
+        _write(Path(data_dir), manifest)
 
 
 def forget_project(data_dir: Path, project: str) -> bool:
-    """Drop a project's entry; False when it had none."""
-    manifest = read_manifest(data_dir)
-    if manifest.get("projects", {}).pop(project, None) is None:
-        return False
-    _write(Path(data_dir), manifest)
-    return True
+    """Drop a project's entry and its settings; False when it had no entry."""
+    with _LOCK:
+        manifest = read_manifest(data_dir)
+        manifest.get("refusal_thresholds", {}).pop(project, None)
+        known = manifest.get("projects", {}).pop(project, None) is not None
+        _write(Path(data_dir), manifest)
+        return known
+
+
+def set_refusal_threshold(data_dir: Path, project: str, value: float | None) -> float | None:
+    """A maintainer's refusal threshold for one project (None clears it); returns the previous
+    one. Kept apart from the project's ingest entry, which each ingest replaces whole."""
+    with _LOCK:
+        manifest = read_manifest(data_dir)
+        thresholds = manifest.setdefault("refusal_thresholds", {})
+        previous = thresholds.pop(project, None)
+        if value is not None:
+            thresholds[project] = value
+        _write(Path(data_dir), manifest)
+        return previous

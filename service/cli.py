@@ -349,6 +349,53 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_refusal_threshold(args: argparse.Namespace) -> int:
+    """Set or clear one project's refusal threshold; a running server is told, as for ingest."""
+    import httpx
+
+    from ingest.manifest import read_manifest
+    from service.project_thresholds import ProjectThresholds
+    from service.server_file import running_server
+
+    if (args.value is None) == (not args.clear):
+        print("error: give a threshold between 0 and 1, or --clear", file=sys.stderr)
+        return 2
+    settings = _settings()
+    server = running_server(settings.ossqa_data_dir)
+    if server is not None:
+        print(f"handing the change to the running server at {server.url}")
+        resp = httpx.put(
+            f"{server.url}/admin/projects/{args.project}/refusal-threshold",
+            json={"threshold": args.value},
+            headers={"Authorization": f"Bearer {server.token}"},
+            timeout=30,
+        )
+        body = resp.json()
+        if resp.status_code != 200:
+            print(f"error: {body.get('error', body)}", file=sys.stderr)
+            return 1
+        previous = body["previous"]
+    else:
+        if args.project not in read_manifest(settings.ossqa_data_dir).get("projects", {}):
+            print(f"error: unknown project {args.project!r}", file=sys.stderr)
+            return 1
+        previous = ProjectThresholds(settings.ossqa_data_dir).set(args.project, args.value)
+    now = "cleared (the default applies)" if args.value is None else f"set to {args.value}"
+    was = "not set" if previous is None else previous
+    print(f"refusal threshold of {args.project!r} {now}; it was {was}")
+    return 0
+
+
+def threshold_value(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r}: a threshold is a number between 0 and 1")
+    return number
+
+
 def cmd_questions(args: argparse.Namespace) -> int:
     """What users asked, newest first; `--outcome refused` lists what the docs did not answer.
     Reads the log's SQLite file directly, so it works while `ossqa serve` runs."""
@@ -396,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=float, default=0, help="only the last N days (0 = all)")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_questions)
+
+    p = sub.add_parser("refusal-threshold", help="set (or --clear) one project's refusal threshold")
+    p.add_argument("project", type=project_name)
+    p.add_argument("value", nargs="?", type=threshold_value, default=None, help="0..1")
+    p.add_argument("--clear", action="store_true", help="back to REFUSAL_THRESHOLD or the default")
+    p.set_defaults(func=cmd_refusal_threshold)
 
     p = sub.add_parser("serve", help="serve the HTTP API")
     p.add_argument("--host", default=None)

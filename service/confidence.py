@@ -3,7 +3,8 @@ answers unanswerable questions with invented facts, so it cannot be the judge).
 
 Which score and threshold are used:
 1. with REFUSAL_SIGNAL=rerank and a trained reranker: the best hit's `scores["rerank"]` (a
-   calibrated probability from the cross-encoder), with REFUSAL_THRESHOLD, else
+   calibrated probability from the cross-encoder), with the threshold a maintainer set for the
+   project (service/project_thresholds.py), else REFUSAL_THRESHOLD, else
    `reranker.threshold(project)`;
 2. otherwise (the default) the fallback below, which needs no trained model. It is the default
    because it separates real answerable from unanswerable questions better: AUROC 0.76-0.86 on
@@ -32,6 +33,7 @@ from retrieval.embedders.base import BaseEmbedder
 from retrieval.store.base import BaseStore
 from retrieval.tokenize import has_cjk, stem, tokenize
 from retrieval.types import Hit
+from service.project_thresholds import ProjectThresholds
 
 # Fitted by eval/calibrate_refusal.py (see eval/results/refusal_calibration.md).
 FALLBACK_WEIGHTS = {"bias": -3.22, "cos": 1.99, "cover": 5.08, "oov": -7.66, "oov_plain": -7.71}
@@ -284,18 +286,30 @@ class ConfidenceScorer:
         fallback_threshold: float = FALLBACK_THRESHOLD,
         weights: dict[str, float] | None = None,
         signal: RefusalSignal = "fallback",
+        per_project: ProjectThresholds | None = None,
     ) -> None:
         self.embedder = embedder
         self.signal = signal
         self.reranker = reranker
         self.threshold = threshold  # REFUSAL_THRESHOLD override
+        self.per_project = per_project  # a maintainer's threshold for one project wins over both
         self.fallback_threshold = fallback_threshold
         self.weights = weights or FALLBACK_WEIGHTS
         self.stats = TermStats(store)
 
-    def _rerank_threshold(self, project: str) -> float | None:
+    def _override(self, project: str) -> tuple[float | None, str | None]:
+        """(threshold, where it comes from) when one is set for the project or globally."""
+        value = self.per_project.get(project) if self.per_project is not None else None
+        if value is not None:
+            return value, f"set for this project (PUT /admin/projects/{project}/refusal-threshold)"
         if self.threshold is not None:
-            return self.threshold
+            return self.threshold, "REFUSAL_THRESHOLD"
+        return None, None
+
+    def _rerank_threshold(self, project: str) -> float | None:
+        override, _ = self._override(project)
+        if override is not None:
+            return override
         method = getattr(self.reranker, "threshold", None)
         if callable(method):
             try:
@@ -306,13 +320,14 @@ class ConfidenceScorer:
                 return float(value)
         return None
 
-    def _fallback_threshold(self) -> float:
-        return self.threshold if self.threshold is not None else self.fallback_threshold
+    def _fallback_threshold(self, project: str) -> float:
+        override, _ = self._override(project)
+        return override if override is not None else self.fallback_threshold
 
     def describe(self, project: str) -> dict[str, object]:
         """What decides refusal for this project, as `score` applies it (GET /projects/{project}):
         the reranker's fitted threshold is only in force with REFUSAL_SIGNAL=rerank."""
-        source = "REFUSAL_THRESHOLD" if self.threshold is not None else None
+        _, source = self._override(project)
         if self.signal == "rerank":
             threshold = self._rerank_threshold(project)
             if threshold is not None:
@@ -323,7 +338,7 @@ class ConfidenceScorer:
                 }
         return {
             "signal": "fallback",
-            "threshold": self._fallback_threshold(),
+            "threshold": self._fallback_threshold(project),
             "threshold_from": source or "default (service/confidence.py)",
             "meaning": "answer when the similarity + term-coverage blend of the top passages >= threshold "
             "(similarity alone when no term of the question can be judged)",
@@ -331,7 +346,7 @@ class ConfidenceScorer:
 
     def score(self, project: str, question: str, hits: list[Hit]) -> Confidence:
         if not hits:
-            return Confidence(0.0, self._fallback_threshold(), "fallback")
+            return Confidence(0.0, self._fallback_threshold(project), "fallback")
         # The best probability, not the first hit's: English questions are ordered by the
         # stronger bi-encoder, not by the probability (retrieval/rerank/cross_encoder.py).
         probs = [h.scores["rerank"] for h in hits if "rerank" in h.scores] if self.signal == "rerank" else []
@@ -341,4 +356,6 @@ class ConfidenceScorer:
             if threshold is not None:
                 return Confidence(float(rerank), threshold, "rerank")
         features = fallback_features(question, by_probability(hits), self.embedder, self.stats, project)
-        return Confidence(blend(features, self.weights), self._fallback_threshold(), "fallback", features)
+        return Confidence(
+            blend(features, self.weights), self._fallback_threshold(project), "fallback", features
+        )

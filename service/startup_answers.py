@@ -19,6 +19,7 @@ from service.container import Components
 from service.conversations import Conversations, open_conversations
 from service.llm.base import BaseLLM
 from service.llm.factory import LocalLLM, build_llm
+from service.project_thresholds import ProjectThresholds
 from service.question_log import QUESTION_LOG_FILE, QuestionLog
 from service.settings import Settings
 
@@ -47,12 +48,14 @@ async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> 
     parts = AnswerParts()
     app.state.answerer = None
     app.state.questions = None
+    app.state.project_thresholds = None
     try:
         parts.client = httpx.AsyncClient()
         parts.llm = build_llm(settings, parts.client)
         parts.conversations = open_conversations(
             data_dir=Path(settings.ossqa_data_dir), database_url=settings.database_url
         )
+        app.state.project_thresholds = ProjectThresholds(Path(settings.ossqa_data_dir))
         if settings.question_log:
             app.state.questions = QuestionLog(Path(settings.ossqa_data_dir) / QUESTION_LOG_FILE)
         app.state.answerer = Answerer(
@@ -62,6 +65,7 @@ async def start_answers(app: FastAPI, settings: Settings, comps: Components) -> 
             questions=app.state.questions,
             cache=AnswerCache(settings.answer_cache_entries) if settings.answer_cache_entries else None,
             refusal_threshold=settings.refusal_threshold,
+            project_thresholds=app.state.project_thresholds,
             refusal_signal=settings.refusal_signal,
             max_tokens=settings.llm_max_tokens,
         )

@@ -33,6 +33,7 @@ from service.confidence import Confidence, ConfidenceScorer, RefusalSignal
 from service.conversations import Conversations, Turn, condense_query
 from service.errors import AnswerError, LLMUnavailable, status_for
 from service.llm.base import BaseLLM, Message
+from service.project_thresholds import ProjectThresholds
 from service.question_log import LoggedQuestion, Outcome, QuestionLog
 from service.types import Answer, Citation
 
@@ -112,6 +113,7 @@ class Answerer:
         questions: QuestionLog | None = None,
         cache: AnswerCache | None = None,
         refusal_threshold: float | None = None,
+        project_thresholds: ProjectThresholds | None = None,
         refusal_signal: RefusalSignal = "fallback",
         max_tokens: int = 256,
         max_passages: int = MAX_PASSAGES,
@@ -133,6 +135,7 @@ class Answerer:
             reranker=getattr(retriever, "reranker", None),
             threshold=refusal_threshold,
             signal=refusal_signal,
+            per_project=project_thresholds,
         )
         self.stats = AnswerStats()
 

@@ -76,3 +76,15 @@ class ProjectDeletedPublic(BaseModel):
     project: str
     chunks_deleted: int
     reranker_deleted: bool
+
+
+class RefusalThresholdSet(BaseModel):
+    threshold: float | None = Field(
+        ..., ge=0.0, le=1.0, description="answer when the refusal signal >= this; null clears it"
+    )
+
+
+class RefusalThresholdPublic(BaseModel):
+    project: str
+    threshold: float | None
+    previous: float | None

@@ -225,6 +225,13 @@ def test_ingest_while_serving_is_handed_to_the_server(
     out = capsys.readouterr().out
     assert "is not valid JSON" in out and "Traceback" not in out
 
+    # A project's refusal threshold is set through the server as well, and applies at once.
+    assert main(["refusal-threshold", "demo", "0.6"]) == 0
+    out = capsys.readouterr().out
+    assert "handing the change to the running server" in out and "set to 0.6; it was not set" in out
+    refusal = httpx.get(f"{running_server.url}/projects/demo", timeout=30).json()["refusal"]
+    assert refusal["threshold"] == 0.6 and "set for this project" in refusal["threshold_from"]
+
     # Deleting goes through the server too: it owns the store.
     assert main(["delete", "demo", "--yes"]) == 0
     out = capsys.readouterr().out

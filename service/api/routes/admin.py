@@ -10,7 +10,13 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi import Path as PathParam
 
 from ingest.types import PROJECT_MAX_CHARS, PROJECT_PATTERN
-from service.api.schemas import IngestJobCreate, IngestJobPublic, ProjectDeletedPublic
+from service.api.schemas import (
+    IngestJobCreate,
+    IngestJobPublic,
+    ProjectDeletedPublic,
+    RefusalThresholdPublic,
+    RefusalThresholdSet,
+)
 from service.errors import ProjectNotFound
 
 router = APIRouter(prefix="/admin")
@@ -63,3 +69,22 @@ def delete_project(
     return ProjectDeletedPublic(
         project=project, chunks_deleted=deleted.chunks, reranker_deleted=deleted.reranker
     )
+
+
+@router.put(
+    "/projects/{project}/refusal-threshold", response_model=RefusalThresholdPublic, dependencies=[AdminDep]
+)
+def set_refusal_threshold(
+    project: Annotated[str, PathParam(max_length=PROJECT_MAX_CHARS, pattern=PROJECT_PATTERN)],
+    body: RefusalThresholdSet,
+    request: Request,
+) -> RefusalThresholdPublic:
+    """This project's refusal threshold, over REFUSAL_THRESHOLD and the defaults; it applies to
+    the next question (GET /projects/P shows it, with the refused questions to judge it by)."""
+    if request.app.state.components.store.count(project) == 0:
+        raise ProjectNotFound(project)
+    thresholds = getattr(request.app.state, "project_thresholds", None)
+    if thresholds is None:
+        raise HTTPException(503, "answers are not available: the answer pipeline did not start")
+    previous = thresholds.set(project, body.threshold)
+    return RefusalThresholdPublic(project=project, threshold=body.threshold, previous=previous)
