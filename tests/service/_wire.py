@@ -14,11 +14,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
+from retrieval.embedders import BaseEmbedder
 from service.types import Answer, Citation
 
 
@@ -203,3 +206,32 @@ def openai_server(reply: str | Callable[[dict[str, Any]], str]) -> Iterator[Reco
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def demo_app_with_model_down(
+    data_dir: Path, corpus: Path, embedder: BaseEmbedder, **extra: object
+) -> Iterator[TestClient]:
+    """The app on project `demo` (ingested once per data dir), with the admin key
+    `admin-secret` and the model server down (nothing listens on the discard port): a question
+    that passes the refusal gate is a 503, a refused one a 200."""
+    from service.container import build_components
+    from service.main import create_app
+    from service.settings import Settings
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        ossqa_data_dir=data_dir,
+        rate_limit_per_min=0,
+        ossqa_admin_key="admin-secret",
+        llm_base_url="http://127.0.0.1:9/v1",
+        **extra,
+    )
+    components = build_components(settings, embedder=embedder)
+    if components.store.count("demo") == 0:
+        components.ingest("demo", path=corpus)
+    try:
+        with TestClient(create_app(settings, components=components)) as client:
+            yield client
+    finally:
+        components.close()

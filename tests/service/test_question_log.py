@@ -7,41 +7,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
+from _wire import demo_app_with_model_down as running
 from fastapi.testclient import TestClient
 
 from retrieval.embedders import BaseEmbedder
-from service.container import build_components
-from service.main import create_app
 from service.question_log import QUESTION_LOG_FILE
-from service.settings import Settings
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 OFF_TOPIC = "How long should I knead sourdough bread before baking it?"
 ON_TOPIC = "How do I enable CORS with CORSMiddleware?"
-
-
-@contextmanager
-def running(data_dir: Path, corpus: Path, embedder: BaseEmbedder, **extra: object) -> Iterator[TestClient]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        ossqa_data_dir=data_dir,
-        rate_limit_per_min=0,
-        ossqa_admin_key="admin-secret",
-        llm_base_url="http://127.0.0.1:9/v1",
-        **extra,
-    )
-    components = build_components(settings, embedder=embedder)
-    if components.store.count("demo") == 0:
-        components.ingest("demo", path=corpus)
-    try:
-        with TestClient(create_app(settings, components=components)) as client:
-            yield client
-    finally:
-        components.close()
 
 
 def ask(client: TestClient, question: str) -> dict[str, object]:

@@ -7,43 +7,20 @@ so a question that passes the gate is a 503 and a refused one a 200."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from _wire import demo_app_with_model_down as running
 from fastapi.testclient import TestClient
 
 from ingest.manifest import read_manifest
 from retrieval.embedders import BaseEmbedder
 from service.cli import main
-from service.container import Components, build_components
-from service.main import create_app
-from service.settings import Settings
+from service.container import Components
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 ON_TOPIC = "How do I enable CORS with CORSMiddleware?"
 OFF_TOPIC = "How long should I knead sourdough bread before baking it?"
-
-
-@contextmanager
-def running(data_dir: Path, corpus: Path, embedder: BaseEmbedder, **extra: object) -> Iterator[TestClient]:
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        ossqa_data_dir=data_dir,
-        rate_limit_per_min=0,
-        ossqa_admin_key="admin-secret",
-        llm_base_url="http://127.0.0.1:9/v1",
-        **extra,
-    )
-    components = build_components(settings, embedder=embedder)
-    if components.store.count("demo") == 0:
-        components.ingest("demo", path=corpus)
-    try:
-        with TestClient(create_app(settings, components=components)) as client:
-            yield client
-    finally:
-        components.close()
 
 
 def put(client: TestClient, value: object, project: str = "demo") -> tuple[int, dict]:
