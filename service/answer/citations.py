@@ -82,6 +82,9 @@ def attribute(
     no valid marker gets the passage it overlaps most (terms, else embedding cosine when an
     embedder is given), and that marker is appended to it.
     """
+    # A model that copies wrapped docs writes wrapped lines; joined first, a sentence is a
+    # sentence, and an appended marker lands at its end, not inside it ("higher [1]\nrefuses").
+    answer = _unwrap(answer)
     valid = {p.n for p in passages}
     terms = {p.n: set(tokenize(p.hit.title + " " + p.hit.text)) for p in passages}
     result = Attribution(answer="", cited=[])

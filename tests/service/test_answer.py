@@ -176,6 +176,15 @@ def test_a_copied_code_block_cites_the_passage_it_came_from() -> None:
     assert attribute(answer, passages, fill_missing=False).cited == []
 
 
+def test_a_marker_lands_at_the_end_of_a_wrapped_sentence() -> None:
+    # The model copied a docs line wrapped at ~90 characters.
+    answer = (
+        "To enable CORS, add CORSMiddleware to the app and set allow_origins to the list of\nallowed origins."
+    )
+    att = attribute(answer, PASSAGES)
+    assert att.answer == answer.replace("\n", " ").removesuffix(".") + " [1]."
+
+
 def test_indexes_in_code_are_not_citations() -> None:
     # `items[0]` lost its [0] as an "invalid marker", and `rows[1]` cited passage 1.
     code = "```python\nfirst = items[0]\nsecond = rows[2]\n```"
