@@ -3,7 +3,7 @@
 Changelogs (HISTORY.md, CHANGELOG.md, release-notes.md) hold one line about nearly every
 feature ("Add support for X in Y"), so they match many questions' words while rarely
 explaining how to do anything; in a big project they are also the largest page (FastAPI's
-release notes are a third of its English docs). Unless the question asks about versions or
+release notes are nearly half of its English docs). Unless the question asks about versions or
 changes, each changelog page moves down a few places: it stays in the list as a link, but the
 pages that explain the feature come first, into the prompt (and, for a project with no trained
 reranker, into the refusal decision; a trained one's calibrated order decides refusal).
