@@ -11,6 +11,8 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,15 @@ def read_manifest(data_dir: Path) -> dict[str, Any]:
 _LOCK = threading.Lock()
 
 
+@contextmanager
+def _editing(data_dir: Path) -> Iterator[dict[str, Any]]:
+    """The manifest to change in place; written back (whole, atomically) on leaving."""
+    with _LOCK:
+        manifest = read_manifest(data_dir)
+        yield manifest
+        _write(Path(data_dir), manifest)
+
+
 def _write(data_dir: Path, manifest: dict[str, Any]) -> None:
     # Write-then-rename so a crash never leaves half a manifest.
     fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".manifest-")
@@ -58,41 +69,33 @@ def check_manifest(data_dir: Path, index: dict[str, Any]) -> None:
             "OSSQA_DATA_DIR and ingest again"
         )
     if old != index:
-        with _LOCK:
-            manifest = read_manifest(data_dir)
-            manifest["index"] = index
-            _write(Path(data_dir), manifest)
+        with _editing(data_dir) as current:
+            current["index"] = index
 
 
 def record_ingest(data_dir: Path, project: str, summary: dict[str, Any], documents: dict[str, str]) -> None:
-    with _LOCK:
-        manifest = read_manifest(data_dir)
+    with _editing(data_dir) as manifest:
         manifest.setdefault("projects", {})[project] = {
             "last_ingest": datetime.now(tz=UTC).isoformat(timespec="seconds"),
             "last_report": summary,
             "documents": documents,
         }
-        _write(Path(data_dir), manifest)
 
 
 def forget_project(data_dir: Path, project: str) -> bool:
     """Drop a project's entry and its settings; False when it had no entry."""
-    with _LOCK:
-        manifest = read_manifest(data_dir)
+    with _editing(data_dir) as manifest:
         manifest.get("refusal_thresholds", {}).pop(project, None)
         known = manifest.get("projects", {}).pop(project, None) is not None
-        _write(Path(data_dir), manifest)
-        return known
+    return known
 
 
 def set_refusal_threshold(data_dir: Path, project: str, value: float | None) -> float | None:
     """A maintainer's refusal threshold for one project (None clears it); returns the previous
     one. Kept apart from the project's ingest entry, which each ingest replaces whole."""
-    with _LOCK:
-        manifest = read_manifest(data_dir)
+    with _editing(data_dir) as manifest:
         thresholds = manifest.setdefault("refusal_thresholds", {})
         previous = thresholds.pop(project, None)
         if value is not None:
             thresholds[project] = value
-        _write(Path(data_dir), manifest)
-        return previous
+    return previous
