@@ -323,14 +323,14 @@ class Answerer:
             return LLMUnavailable(self.llm_error or "no language model is configured")
         return None
 
-    async def _generate(self, prep: Prepared, project: str) -> AsyncGenerator[str, None]:
+    async def _generate(self, prep: Prepared, messages: list[Message]) -> AsyncGenerator[str, None]:
         """The model's text as it comes, for `ask` and `stream` alike. Generation stops as soon
         as the model starts copying the prompt's passages back (a line of <<< or >>>): that
         answer is replaced by quotes anyway (`_checked`), and the 0.5B model does it in about
         half of its dev-set answers, with a median 17-21 s of generation (busy machine) left
         after the first token while the delimiter comes within the first 4-8% of the text."""
         assert self.llm is not None
-        pieces = self.llm.stream(self._messages(prep, project), max_tokens=self.max_tokens)
+        pieces = self.llm.stream(messages, max_tokens=self.max_tokens)
         text = ""
         try:
             async for piece in pieces:
@@ -344,12 +344,12 @@ class Answerer:
         finally:
             await pieces.aclose()  # type: ignore[attr-defined]
 
-    def _cached(self, prep: Prepared, project: str) -> tuple[str | None, Answer | None]:
+    def _cached(self, prep: Prepared, messages: list[Message]) -> tuple[str | None, Answer | None]:
         """(the prompt's cache key, the answer given to the same prompt before, as this
         question's answer). Served even while the model is down."""
         if self.cache is None or self.llm is None:
             return None, None
-        key = prompt_key(f"{self.llm.model}|{self.max_tokens}", self._messages(prep, project))
+        key = prompt_key(f"{self.llm.model}|{self.max_tokens}", messages)
         hit = self.cache.get(key)
         if hit is None:
             return key, None
@@ -372,14 +372,15 @@ class Answerer:
         prep = await self._prepare(project, question, conversation_id, channel)
         if not prep.confidence.confident or not prep.passages:
             return self._refusal(prep, project)
-        key, cached = self._cached(prep, project)
+        messages = self._messages(prep, project)  # the cache key and the model's input
+        key, cached = self._cached(prep, messages)
         if cached is not None:
             return cached
         missing = self._no_model()
         if missing is not None:
             return self._error(prep, missing)
         t0 = time.perf_counter()
-        gen = self._generate(prep, project)
+        gen = self._generate(prep, messages)
         try:
             raw = "".join([piece async for piece in gen])
         except AnswerError as exc:
@@ -401,7 +402,8 @@ class Answerer:
             yield {"type": "token", "text": answer.answer}
             yield {"type": "final", **answer_dict(answer)}
             return
-        key, cached = self._cached(prep, project)
+        messages = self._messages(prep, project)  # the cache key and the model's input
+        key, cached = self._cached(prep, messages)
         if cached is not None:
             yield {"type": "token", "text": cached.answer}
             yield {"type": "final", **answer_dict(cached)}
@@ -412,7 +414,7 @@ class Answerer:
             return
         pieces: list[str] = []
         t0 = time.perf_counter()
-        gen = self._generate(prep, project)
+        gen = self._generate(prep, messages)
         try:
             async for piece in gen:
                 pieces.append(piece)
